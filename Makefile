@@ -1,0 +1,151 @@
+# tlsrptd: build, test and install (GNU make).
+#
+#   make                 build into bin/, libexec/tlsrptd/ and build/
+#   make check           unit tests (cmocka), then end-to-end tests (pytest)
+#   make check-asan      the same under AddressSanitizer and UBSan
+#   make check-valgrind  the end-to-end tests with the daemons under valgrind
+#   make demo            run the suite on the bundled sample datagrams
+#   make install         honours PREFIX, SYSCONFDIR and DESTDIR
+#
+# Build variants keep their objects apart: OUT names the tree that holds
+# bin/ and libexec/, and the daemons are found relative to bin/tlsrptd, so
+# every variant runs from where it was built without an install step.
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/tlsrptd
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc/tlsrptd
+DESTDIR ?=
+
+OUT ?= .
+OBJ ?= build/obj
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PYTHON ?= /usr/bin/python3
+PKGS = libssl libcrypto zlib libcjson libidn2
+
+WARNINGS = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wvla
+HARDENING ?= -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+LDHARDENING ?= -pie -Wl,-z,relro,-z,now
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(HARDENING) $(CFLAGS) \
+	-Isrc/util $(PKG_CFLAGS) -DTLSRPTD_CONFIG_DIR='"$(SYSCONFDIR)"'
+ALL_LDFLAGS = $(LDHARDENING) $(LDFLAGS)
+LIBS = $(PKG_LIBS) -ldb-5.3 -lpthread -lm
+
+DAEMONS = master receiver aggregator reporter mailer
+COMMANDS = tlsrptd tlsrpt-queue tlsrpt-send
+
+UTIL_SRC = $(wildcard src/util/*.c)
+UTIL_OBJ = $(UTIL_SRC:%.c=$(OBJ)/%.o)
+LIBUTIL = $(OBJ)/libtlsrptd.a
+
+# The admin directory holds three commands; each has its own main file and
+# shares the other admin sources.
+ADMIN_MAINS = src/admin/tlsrptd.c src/admin/tlsrpt_queue.c \
+	src/admin/tlsrpt_send.c
+ADMIN_SHARED = $(filter-out $(ADMIN_MAINS),$(wildcard src/admin/*.c))
+ADMIN_SHARED_OBJ = $(ADMIN_SHARED:%.c=$(OBJ)/%.o)
+
+DAEMON_BINS = $(DAEMONS:%=$(OUT)/libexec/tlsrptd/%)
+COMMAND_BINS = $(COMMANDS:%=$(OUT)/bin/%)
+
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(OBJ)/tests/%)
+
+DEPS_STAMP = build/.deps-build
+
+.PHONY: all deps check unit e2e check-asan check-valgrind demo install \
+	clean fuzz
+
+all: $(DAEMON_BINS) $(COMMAND_BINS)
+
+$(DEPS_STAMP): scripts/deps.sh
+	@scripts/deps.sh build
+	@mkdir -p $(dir $@) && touch $@
+
+deps: $(DEPS_STAMP)
+
+$(OBJ)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBUTIL): $(UTIL_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# Each daemon is every .c file of its directory.
+define daemon_rule
+$(OUT)/libexec/tlsrptd/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard src/$(1)/*.c)) $(LIBUTIL)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $$@ $$^ $(LIBS)
+endef
+$(foreach daemon,$(DAEMONS),$(eval $(call daemon_rule,$(daemon))))
+
+$(OUT)/bin/tlsrptd: $(OBJ)/src/admin/tlsrptd.o $(ADMIN_SHARED_OBJ) $(LIBUTIL)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(OUT)/bin/tlsrpt-queue: $(OBJ)/src/admin/tlsrpt_queue.o $(ADMIN_SHARED_OBJ) $(LIBUTIL)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(OUT)/bin/tlsrpt-send: $(OBJ)/src/admin/tlsrpt_send.o $(ADMIN_SHARED_OBJ) $(LIBUTIL)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(OBJ)/tests/%: tests/unit/%.c $(LIBUTIL)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
+		$(LIBUTIL) $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+
+build/.deps-test: scripts/deps.sh
+	@scripts/deps.sh test
+	@mkdir -p $(dir $@) && touch $@
+
+unit: build/.deps-test $(UNIT_BINS)
+	@set -e; for test in $(UNIT_BINS); do \
+		TLSRPTD_TEST_DATA=tests/data $$test; done
+
+e2e: build/.deps-test all
+	TLSRPTD_ROOT=$(abspath $(OUT)) $(PYTHON) -m pytest -q tests/e2e
+
+check: unit e2e
+
+check-asan:
+	$(MAKE) OUT=build/asan OBJ=build/asan/obj \
+		CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+		HARDENING='-fPIE' LDFLAGS='-fsanitize=address,undefined' check
+
+check-valgrind: all build/.deps-test
+	TLSRPTD_ROOT=$(abspath $(OUT)) TLSRPTD_VALGRIND=1 \
+		$(PYTHON) -m pytest -q tests/e2e -k "pipeline"
+
+demo: all
+	@scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)
+	install -m 0755 $(OUT)/bin/tlsrptd $(OUT)/bin/tlsrpt-queue \
+		$(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(OUT)/bin/tlsrpt-send $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(DAEMON_BINS) $(DESTDIR)$(LIBEXECDIR)/
+	@for file in main.cf master.cf; do \
+		if [ -e $(DESTDIR)$(SYSCONFDIR)/$$file ]; then \
+			echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/$$file"; \
+		else \
+			install -m 0644 conf/$$file $(DESTDIR)$(SYSCONFDIR)/; \
+		fi; \
+	done
+
+clean:
+	rm -rf build bin libexec
+
+-include $(UTIL_OBJ:.o=.d) $(wildcard $(OBJ)/src/*/*.d)

@@ -1,0 +1,593 @@
+/*
+ * config: main.cf parser, $name expansion and typed access; see config.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "msg.h"
+#include "xalloc.h"
+
+#define CONFIG_MAX_LINE		65536	/* longest logical line */
+#define CONFIG_MAX_DEPTH	32	/* nesting of $name references */
+
+struct entry {
+	char *name;
+	char *raw;		/* value as written, before expansion */
+	char *value;		/* expanded value, NULL until computed */
+	char *source;		/* "default", "FILE line N" or "-o" */
+	const struct param_def *def;	/* NULL for unknown names */
+	bool is_default;
+	bool expanding;		/* cycle detection */
+};
+
+static struct entry *entries;
+static size_t entry_count;
+static char *loaded_dir;
+static char **overrides;
+static size_t override_count;
+
+const struct param_def *param_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < param_count; i++)
+		if (strcmp(param_table[i].name, name) == 0)
+			return &param_table[i];
+	return NULL;
+}
+
+static struct entry *find_entry(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < entry_count; i++)
+		if (strcmp(entries[i].name, name) == 0)
+			return &entries[i];
+	return NULL;
+}
+
+static void set_entry(const char *name, const char *raw, const char *source,
+		      bool is_default)
+{
+	struct entry *entry = find_entry(name);
+
+	if (entry == NULL) {
+		entries = xreallocarray(entries, entry_count + 1,
+					sizeof(*entries));
+		entry = &entries[entry_count++];
+		memset(entry, 0, sizeof(*entry));
+		entry->name = xstrdup(name);
+		entry->def = param_find(name);
+	}
+	free(entry->raw);
+	free(entry->source);
+	entry->raw = xstrdup(raw);
+	entry->source = xstrdup(source);
+	entry->is_default = is_default;
+}
+
+static void free_entries(struct entry *list, size_t count, char *dir)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		free(list[i].name);
+		free(list[i].raw);
+		free(list[i].value);
+		free(list[i].source);
+	}
+	free(list);
+	free(dir);
+}
+
+void config_free(void)
+{
+	free_entries(entries, entry_count, loaded_dir);
+	entries = NULL;
+	entry_count = 0;
+	loaded_dir = NULL;
+}
+
+static void set_defaults(void)
+{
+	char host[256];
+	size_t i;
+
+	for (i = 0; i < param_count; i++)
+		set_entry(param_table[i].name, param_table[i].def, "default",
+			  true);
+
+	/* Like Postfix, myhostname defaults to what the system calls itself. */
+	if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	set_entry("myhostname", host, "default", true);
+}
+
+static bool is_name_char(int c)
+{
+	return isalnum(c) || c == '_';
+}
+
+static char *trim(char *text)
+{
+	char *end;
+
+	while (*text == ' ' || *text == '\t')
+		text++;
+	end = text + strlen(text);
+	while (end > text && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return text;
+}
+
+/* Split one logical line into name and value and record it. */
+static int parse_assignment(char *line, const char *source,
+			    struct strbuf *error)
+{
+	char *name = trim(line);
+	char *cursor = name;
+	char *value;
+
+	while (is_name_char((unsigned char)*cursor))
+		cursor++;
+	if (cursor == name) {
+		strbuf_printf(error, "%s: missing parameter name before "
+			      "\"=\"; expected \"name = value\"", source);
+		return -1;
+	}
+	value = cursor;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	if (*value != '=') {
+		strbuf_printf(error, "%s: missing \"=\" after parameter name "
+			      "\"%.*s\"; expected \"name = value\"", source,
+			      (int)(cursor - name), name);
+		return -1;
+	}
+	*cursor = '\0';
+	value = trim(value + 1);
+	if (param_find(name) == NULL)
+		msg_warn("%s: unknown parameter \"%s\"; check the spelling",
+			 source, name);
+	set_entry(name, value, source, false);
+	return 0;
+}
+
+static int commit_logical_line(struct strbuf *logical, const char *path,
+			       int line_number, struct strbuf *error)
+{
+	char source[PATH_MAX + 32];
+	int status;
+
+	if (logical->len == 0)
+		return 0;
+	snprintf(source, sizeof(source), "%s line %d", path, line_number);
+	status = parse_assignment(logical->data, source, error);
+	strbuf_reset(logical);
+	return status;
+}
+
+static int read_file(const char *path, struct strbuf *error)
+{
+	FILE *fp = fopen(path, "r");
+	struct strbuf logical;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int line_number = 0;
+	int start_line = 0;
+	int status = 0;
+
+	if (fp == NULL) {
+		strbuf_printf(error, "cannot open %s: %s", path,
+			      strerror(errno));
+		return -1;
+	}
+	strbuf_init(&logical);
+	while (status == 0 && (len = getline(&line, &cap, fp)) >= 0) {
+		char *text = line;
+
+		line_number++;
+		if (memchr(line, '\0', (size_t)len) != NULL) {
+			strbuf_printf(error, "%s line %d: NUL byte in "
+				      "configuration", path, line_number);
+			status = -1;
+			break;
+		}
+		while (*text == ' ' || *text == '\t')
+			text++;
+		if (*text == '#' || *text == '\n' || *text == '\0')
+			continue;
+		if (text != line && logical.len > 0) {
+			/* White space at the start continues the line. */
+			strbuf_putc(&logical, ' ');
+			strbuf_puts(&logical, text);
+		} else {
+			status = commit_logical_line(&logical, path,
+						     start_line, error);
+			start_line = line_number;
+			strbuf_puts(&logical, text);
+		}
+		if (logical.len > CONFIG_MAX_LINE) {
+			strbuf_printf(error, "%s line %d: logical line longer "
+				      "than %d bytes", path, start_line,
+				      CONFIG_MAX_LINE);
+			status = -1;
+		}
+	}
+	if (status == 0)
+		status = commit_logical_line(&logical, path, start_line,
+					     error);
+	if (status == 0 && ferror(fp)) {
+		strbuf_printf(error, "cannot read %s: %s", path,
+			      strerror(errno));
+		status = -1;
+	}
+	free(line);
+	strbuf_free(&logical);
+	fclose(fp);
+	return status;
+}
+
+static const char *expand_entry(struct entry *entry, int depth,
+				struct strbuf *error);
+
+/* Expand $name, ${name}, $(name) and $$ in one value. */
+static char *expand_text(const char *raw, const char *source, int depth,
+			 struct strbuf *error)
+{
+	struct strbuf out;
+	const char *cursor = raw;
+
+	strbuf_init(&out);
+	while (*cursor != '\0') {
+		const char *start;
+		const char *value;
+		char close = '\0';
+		char *name;
+		struct entry *ref;
+
+		if (*cursor != '$') {
+			strbuf_putc(&out, *cursor++);
+			continue;
+		}
+		cursor++;
+		if (*cursor == '$') {
+			strbuf_putc(&out, *cursor++);
+			continue;
+		}
+		if (*cursor == '{' || *cursor == '(') {
+			close = *cursor == '{' ? '}' : ')';
+			cursor++;
+		}
+		start = cursor;
+		while (is_name_char((unsigned char)*cursor))
+			cursor++;
+		if (cursor == start || (close && *cursor != close)) {
+			strbuf_printf(error, "%s: invalid \"$\" reference in "
+				      "\"%s\"; write $$ for a literal dollar "
+				      "sign", source, raw);
+			goto fail;
+		}
+		name = xstrndup(start, (size_t)(cursor - start));
+		if (close)
+			cursor++;
+		ref = find_entry(name);
+		if (ref == NULL) {
+			strbuf_printf(error, "%s: undefined parameter \"$%s\" "
+				      "in \"%s\"", source, name, raw);
+			free(name);
+			goto fail;
+		}
+		free(name);
+		value = expand_entry(ref, depth + 1, error);
+		if (value == NULL)
+			goto fail;
+		strbuf_puts(&out, value);
+	}
+	return strbuf_detach(&out, NULL);
+
+fail:
+	strbuf_free(&out);
+	return NULL;
+}
+
+static const char *expand_entry(struct entry *entry, int depth,
+				struct strbuf *error)
+{
+	if (entry->value != NULL)
+		return entry->value;
+	if (entry->expanding || depth > CONFIG_MAX_DEPTH) {
+		strbuf_printf(error, "%s: parameter \"%s\" refers to itself "
+			      "through $name references", entry->source,
+			      entry->name);
+		return NULL;
+	}
+	entry->expanding = true;
+	entry->value = expand_text(entry->raw, entry->source, depth, error);
+	entry->expanding = false;
+	return entry->value;
+}
+
+static const char *type_hint(enum param_type type)
+{
+	switch (type) {
+	case PARAM_INT:
+		return "a whole number";
+	case PARAM_TIME:
+		return "a time such as 30s, 10m, 24h or 7d";
+	case PARAM_SIZE:
+		return "a size in bytes such as 65536, 512k or 10m";
+	case PARAM_BOOL:
+		return "yes or no";
+	case PARAM_MODE:
+		return "an octal file mode such as 0660";
+	case PARAM_STR:
+		break;
+	}
+	return "text";
+}
+
+static long long unit_multiplier(enum param_type type, char unit)
+{
+	unit = (char)tolower((unsigned char)unit);
+	if (type == PARAM_TIME) {
+		switch (unit) {
+		case 's':
+			return 1;
+		case 'm':
+			return 60;
+		case 'h':
+			return 3600;
+		case 'd':
+			return 86400;
+		case 'w':
+			return 7 * 86400;
+		}
+	} else if (type == PARAM_SIZE) {
+		switch (unit) {
+		case 'k':
+			return 1024;
+		case 'm':
+			return 1024 * 1024;
+		case 'g':
+			return 1024LL * 1024 * 1024;
+		}
+	}
+	return 0;
+}
+
+int config_parse_number(const struct param_def *def, const char *value,
+			long long *result)
+{
+	char *end;
+	long long number;
+	long long multiplier = 1;
+
+	if (def->type == PARAM_BOOL) {
+		if (strcasecmp(value, "yes") == 0
+		    || strcasecmp(value, "true") == 0)
+			*result = 1;
+		else if (strcasecmp(value, "no") == 0
+			 || strcasecmp(value, "false") == 0)
+			*result = 0;
+		else
+			return -1;
+		return 0;
+	}
+	if (!isdigit((unsigned char)value[0]))
+		return -1;
+	errno = 0;
+	number = strtoll(value, &end, def->type == PARAM_MODE ? 8 : 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0' && end[1] == '\0'
+	    && (def->type == PARAM_TIME || def->type == PARAM_SIZE)) {
+		multiplier = unit_multiplier(def->type, *end);
+		if (multiplier == 0)
+			return -1;
+		end++;
+	}
+	if (*end != '\0')
+		return -1;
+	if (number > LLONG_MAX / multiplier)
+		return -1;
+	number *= multiplier;
+	if (number < def->min || number > def->max)
+		return -1;
+	*result = number;
+	return 0;
+}
+
+static int check_entry(struct entry *entry, struct strbuf *error)
+{
+	const struct param_def *def = entry->def;
+	long long number;
+
+	if (def == NULL || def->type == PARAM_STR)
+		return 0;
+	if (config_parse_number(def, entry->value, &number) == 0)
+		return 0;
+	strbuf_printf(error, "%s: invalid value \"%s\" for %s: expected %s",
+		      entry->source, entry->value, entry->name,
+		      type_hint(def->type));
+	if (def->type != PARAM_BOOL)
+		strbuf_printf(error, " from %lld to %lld", def->min, def->max);
+	return -1;
+}
+
+static int apply_overrides(struct strbuf *error)
+{
+	size_t i;
+
+	for (i = 0; i < override_count; i++) {
+		char *copy = xstrdup(overrides[i]);
+		int status = parse_assignment(copy, "-o option", error);
+
+		free(copy);
+		if (status != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int config_override(const char *assignment, struct strbuf *error)
+{
+	const char *equals = strchr(assignment, '=');
+
+	if (equals == NULL || equals == assignment) {
+		strbuf_printf(error, "invalid -o option \"%s\": expected "
+			      "name=value", assignment);
+		return -1;
+	}
+	overrides = xreallocarray(overrides, override_count + 1,
+				  sizeof(*overrides));
+	overrides[override_count++] = xstrdup(assignment);
+	return 0;
+}
+
+int config_load(const char *config_dir, struct strbuf *error)
+{
+	struct entry *old_entries = entries;
+	size_t old_count = entry_count;
+	char *old_dir = loaded_dir;
+	char *path;
+	size_t i;
+	int status;
+
+	/* Build the new configuration beside the old one, so that a failed
+	 * reload leaves the values in use untouched. */
+	entries = NULL;
+	entry_count = 0;
+	loaded_dir = xstrdup(config_dir);
+	set_defaults();
+	path = xasprintf("%s/main.cf", config_dir);
+	status = read_file(path, error);
+	free(path);
+	if (status == 0)
+		status = apply_overrides(error);
+	for (i = 0; status == 0 && i < entry_count; i++) {
+		if (expand_entry(&entries[i], 0, error) == NULL
+		    || check_entry(&entries[i], error) != 0)
+			status = -1;
+	}
+	if (status != 0) {
+		config_free();
+		entries = old_entries;
+		entry_count = old_count;
+		loaded_dir = old_dir;
+		return -1;
+	}
+	free_entries(old_entries, old_count, old_dir);
+	return 0;
+}
+
+int config_check_required(struct strbuf *error)
+{
+	size_t i;
+	int status = 0;
+
+	for (i = 0; i < param_count; i++) {
+		const char *value;
+
+		if (!param_table[i].required)
+			continue;
+		value = config_str(param_table[i].name);
+		if (value[0] != '\0')
+			continue;
+		strbuf_printf(error, "%s%s is not set; add \"%s = ...\" to "
+			      "%s/main.cf", status ? "\n" : "",
+			      param_table[i].name, param_table[i].name,
+			      config_directory());
+		status = -1;
+	}
+	return status;
+}
+
+const char *config_directory(void)
+{
+	return loaded_dir != NULL ? loaded_dir : "";
+}
+
+static struct entry *lookup(const char *name, enum param_type type)
+{
+	struct entry *entry = find_entry(name);
+
+	if (entry == NULL || entry->value == NULL)
+		msg_panic("configuration parameter \"%s\" is not loaded", name);
+	if (entry->def == NULL || entry->def->type != type)
+		msg_panic("configuration parameter \"%s\" read with the "
+			  "wrong type", name);
+	return entry;
+}
+
+static long long lookup_number(const char *name, enum param_type type)
+{
+	struct entry *entry = lookup(name, type);
+	long long number;
+
+	if (config_parse_number(entry->def, entry->value, &number) != 0)
+		msg_panic("configuration parameter \"%s\" was not checked",
+			  name);
+	return number;
+}
+
+const char *config_str(const char *name)
+{
+	struct entry *entry = find_entry(name);
+
+	if (entry == NULL || entry->value == NULL)
+		msg_panic("configuration parameter \"%s\" is not loaded", name);
+	return entry->value;
+}
+
+long long config_int(const char *name)
+{
+	return lookup_number(name, PARAM_INT);
+}
+
+long long config_time(const char *name)
+{
+	return lookup_number(name, PARAM_TIME);
+}
+
+long long config_size(const char *name)
+{
+	return lookup_number(name, PARAM_SIZE);
+}
+
+bool config_bool(const char *name)
+{
+	return lookup_number(name, PARAM_BOOL) != 0;
+}
+
+mode_t config_mode(const char *name)
+{
+	return (mode_t)lookup_number(name, PARAM_MODE);
+}
+
+bool config_is_set(const char *name)
+{
+	struct entry *entry = find_entry(name);
+
+	return entry != NULL && !entry->is_default;
+}
+
+void config_foreach(void (*visit)(const char *name, const char *value,
+				  bool is_default, void *context),
+		    void *context)
+{
+	size_t i;
+
+	for (i = 0; i < entry_count; i++)
+		visit(entries[i].name, entries[i].value, entries[i].is_default,
+		      context);
+}

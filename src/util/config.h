@@ -1,0 +1,72 @@
+/*
+ * config: main.cf, read the way Postfix reads its main.cf.
+ *
+ * Syntax: "name = value" lines; a line whose first non-blank character is
+ * '#' is a comment; a line that starts with white space continues the
+ * previous one. Values may refer to other parameters as $name, ${name} or
+ * $(name), and "$$" is a literal dollar sign. Every known parameter is
+ * declared once, with its type, default and bounds, in params.c; a
+ * parameter the table does not know is reported as a warning and may still
+ * be used in $name expansion.
+ *
+ * The configuration is process-wide, as in Postfix. config_load() replaces
+ * it, applying the "name=value" overrides recorded with config_override()
+ * (master.cf -o options) after the file; strings returned by config_str() stay valid until the next
+ * config_load() or config_free().
+ *
+ * Errors name the file and line: "/etc/tlsrptd/main.cf line 12: ...".
+ */
+#ifndef TLSRPTD_CONFIG_H
+#define TLSRPTD_CONFIG_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "strbuf.h"
+
+#define CONFIG_DEFAULT_DIR_ENV	"TLSRPTD_CONFIG"
+
+enum param_type {
+	PARAM_STR,		/* free text */
+	PARAM_INT,		/* decimal integer within min..max */
+	PARAM_TIME,		/* seconds; units s, m, h, d, w accepted */
+	PARAM_SIZE,		/* bytes; units k, m, g (powers of 1024) */
+	PARAM_BOOL,		/* yes or no */
+	PARAM_MODE,		/* octal file mode */
+};
+
+struct param_def {
+	const char *name;
+	enum param_type type;
+	const char *def;	/* default, before $name expansion */
+	long long min;		/* bounds for numeric types */
+	long long max;
+	bool required;		/* the suite refuses to start without it */
+};
+
+extern const struct param_def param_table[];
+extern const size_t param_count;
+
+const struct param_def *param_find(const char *name);
+
+int config_load(const char *config_dir, struct strbuf *error);
+int config_override(const char *assignment, struct strbuf *error);
+int config_check_required(struct strbuf *error);
+void config_free(void);
+
+const char *config_directory(void);
+const char *config_str(const char *name);
+long long config_int(const char *name);
+long long config_time(const char *name);
+long long config_size(const char *name);
+bool config_bool(const char *name);
+mode_t config_mode(const char *name);
+bool config_is_set(const char *name);
+void config_foreach(void (*visit)(const char *name, const char *value,
+				  bool is_default, void *context),
+		    void *context);
+
+int config_parse_number(const struct param_def *def, const char *value,
+			long long *result);
+
+#endif

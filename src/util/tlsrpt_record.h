@@ -1,0 +1,43 @@
+/*
+ * tlsrpt_record: parse a TLSRPT DNS record (RFC 8460 section 3) into its
+ * report destinations.
+ *
+ *	record = "v=TLSRPTv1" 1*( *WSP ";" *WSP field ) [ *WSP ";" *WSP ]
+ *	field  = "rua=" uri *( *WSP "," *WSP uri ) / ext-name "=" ext-value
+ *
+ * "v=TLSRPTv1" and "rua=" are case-sensitive; several rua fields are
+ * allowed and all their URIs are collected; unknown fields are ignored.
+ * Only mailto: and https: URIs are usable (schemes compared without
+ * regard to case); others are skipped with a warning while the remaining
+ * destinations are kept. Duplicates are removed.
+ *
+ * Destinations come out canonical: "mailto:" followed by the decoded
+ * addr-spec with any "?hfields" dropped (never copied into headers), or
+ * "https://..." exactly as published. A record with no usable destination
+ * gives zero destinations and a warning; it is never fatal.
+ */
+#ifndef TLSRPTD_TLSRPT_RECORD_H
+#define TLSRPTD_TLSRPT_RECORD_H
+
+#include <stddef.h>
+
+#include "strbuf.h"
+
+#define TLSRPT_MAX_DESTINATIONS	16
+
+struct tlsrpt_record {
+	char **destinations;	/* canonical URIs, owned */
+	size_t destination_count;
+};
+
+/*
+ * Parse record. Returns 0 when the record is a TLSRPT record (even one
+ * without usable destinations) and -1 when it is not one at all; in both
+ * cases warnings collects one line per skipped URI or problem, separated
+ * by "; ".
+ */
+int tlsrpt_record_parse(const char *record, struct tlsrpt_record *result,
+			struct strbuf *warnings);
+void tlsrpt_record_free(struct tlsrpt_record *result);
+
+#endif
