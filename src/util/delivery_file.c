@@ -52,6 +52,7 @@ int delivery_write(const struct delivery *delivery, const char *owner,
 	write_text(file.fp, "report-domain", delivery->report_domain);
 	write_text(file.fp, "day", delivery->day);
 	write_text(file.fp, "destination", delivery->destination);
+	write_text(file.fp, "rua", delivery->rua);
 	write_text(file.fp, "submitter", delivery->submitter);
 	write_text(file.fp, "filename", delivery->filename);
 	write_text(file.fp, "created", delivery->created);
@@ -104,6 +105,7 @@ static int copy_fields(const struct qrec *rec, struct delivery *delivery,
 	delivery->report_domain = copy_text(rec, "report-domain");
 	delivery->day = copy_text(rec, "day");
 	delivery->destination = copy_text(rec, "destination");
+	delivery->rua = copy_text(rec, "rua");
 	delivery->submitter = copy_text(rec, "submitter");
 	delivery->filename = copy_text(rec, "filename");
 	delivery->created = copy_text(rec, "created");
@@ -168,6 +170,7 @@ void delivery_free(struct delivery *delivery)
 	free(delivery->report_domain);
 	free(delivery->day);
 	free(delivery->destination);
+	free(delivery->rua);
 	free(delivery->submitter);
 	free(delivery->filename);
 	free(delivery->created);

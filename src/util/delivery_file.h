@@ -7,6 +7,7 @@
  *	report-domain: example.com
  *	day: 2026-12-04
  *	destination: mailto:tlsrpt@example.com
+ *	rua: mailto:tlsrpt@example.com https://report.example.com/v1
  *	submitter: reports.example.net
  *	filename: reports.example.net!example.com!1796342400!1796428799!1a2b3c4d.json.gz
  *	created: 2026-12-05T00:30:00Z
@@ -20,8 +21,10 @@
  *
  * The end record counts the decoded payload bytes. The file name is the
  * queue ID and stays the same as the file moves between directories, so
- * the queue tool, the log and the file agree on one ID. "-" stands for an
- * empty value.
+ * the queue tool, the log and the file agree on one ID. "rua" lists every
+ * destination of the record, separated by spaces; it differs from
+ * "destination" when delivery_redirect sends the report elsewhere. "-"
+ * stands for an empty value.
  */
 #ifndef TLSRPTD_DELIVERY_FILE_H
 #define TLSRPTD_DELIVERY_FILE_H
@@ -41,6 +44,7 @@ struct delivery {
 	char *report_domain;
 	char *day;
 	char *destination;
+	char *rua;		/* all destinations of the record */
 	char *submitter;
 	char *filename;
 	char *created;
