@@ -105,6 +105,26 @@ $(OBJ)/tests/%: tests/unit/%.c $(LIBUTIL)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
 		$(LIBUTIL) $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
+# The aggregator's unit tests (test_store, test_aggregator_*) also link
+# the aggregator's modules, from an archive so that only what a test uses
+# is pulled in; aggregator.c, which has main(), is left out.
+AGGREGATOR_MODULE_OBJ = $(patsubst %.c,$(OBJ)/%.o,$(filter-out \
+	src/aggregator/aggregator.c,$(wildcard src/aggregator/*.c)))
+LIBAGGREGATOR = $(OBJ)/libaggregator.a
+AGGREGATOR_TESTS = $(filter $(OBJ)/tests/test_store \
+	$(OBJ)/tests/test_aggregator_%,$(UNIT_BINS))
+
+$(LIBAGGREGATOR): $(AGGREGATOR_MODULE_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(AGGREGATOR_TESTS): $(OBJ)/tests/%: tests/unit/%.c $(LIBAGGREGATOR) \
+		$(LIBUTIL)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc/aggregator -Wno-missing-prototypes \
+		$(ALL_LDFLAGS) -o $@ $< $(LIBAGGREGATOR) $(LIBUTIL) $(LIBS) \
+		$(shell pkg-config --libs cmocka 2>/dev/null)
+
 build/.deps-test: scripts/deps.sh
 	@scripts/deps.sh test
 	@mkdir -p $(dir $@) && touch $@

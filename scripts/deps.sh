@@ -4,7 +4,9 @@
 # exact command to run.
 #
 # usage: scripts/deps.sh build|test
-#   build: what `make` needs; test: also what `make check` needs.
+#   build: what `make` needs; test: also what `make check` needs, and, when
+#   running as root, the unprivileged "tlsrptd" account that the suite
+#   drops to (the tests start it as root in that case).
 set -eu
 
 mode=${1:-build}
@@ -27,17 +29,30 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 	exit 0
 fi
 
+# Create the account the suite runs as, when the tests run as root.
+ensure_account() {
+	[ "$mode" = test ] && [ "$(id -u)" = 0 ] || return 0
+	id tlsrptd >/dev/null 2>&1 && return 0
+	echo "deps: creating the system account tlsrptd for the tests"
+	useradd --system --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin tlsrptd
+}
+
 missing=""
 for package in $packages; do
 	installed "$package" || missing="$missing $package"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	ensure_account
+	exit 0
+fi
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "deps: installing$missing"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing ||
 	{ DEBIAN_FRONTEND=noninteractive apt-get update -q &&
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing; }
+	ensure_account
 	exit 0
 fi
 

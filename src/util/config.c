@@ -202,9 +202,11 @@ static int read_file(const char *path, struct strbuf *error)
 			status = -1;
 			break;
 		}
+		while (len > 0 && isspace((unsigned char)line[len - 1]))
+			line[--len] = '\0';
 		while (*text == ' ' || *text == '\t')
 			text++;
-		if (*text == '#' || *text == '\n' || *text == '\0')
+		if (*text == '#' || *text == '\0')
 			continue;
 		if (text != line && logical.len > 0) {
 			/* White space at the start continues the line. */

@@ -6,7 +6,14 @@
  * hosts merge this way). Each report carries organization-name,
  * date-range (YYYY-MM-DDT00:00:00Z to YYYY-MM-DDT23:59:59Z), contact-info,
  * report-id and policies, each with policy, summary and failure-details,
- * serialised with cJSON and gzip'd as one member.
+ * serialised with cJSON and gzip'd as one member. Policies and
+ * failure-details are sorted by their canonical JSON, so a rebuilt report
+ * is byte-identical. At most report_max_failure_details rows are kept per
+ * policy (the largest counts), and rows are left out, smallest counts
+ * first, until the gzip fits report_max_size; the session totals never
+ * change. A report too large even without rows is logged and not built.
+ * With report_success_only_days = no, reports without failures
+ * are not built.
  *
  * report-id is stable: the same (day, domain, record) always gives the
  * same id, so a rebuilt report is recognisably the same report. It has no
@@ -24,7 +31,9 @@
 #include "strbuf.h"
 #include "summary_file.h"
 
-/* Who is reporting; taken from main.cf. */
+/* Who is reporting; taken from main.cf. The strings are copies owned by
+ * the identity, so a configuration reload cannot pull them away;
+ * report_identity_free() releases them. */
 struct report_identity {
 	const char *organization_name;
 	const char *contact_info;
@@ -47,8 +56,21 @@ struct report {
 	unsigned long long failures;
 };
 
+/*
+ * Fill identity from organization_name, contact_info and the report_*
+ * limits. Returns -1 with a message naming the parameter and main.cf
+ * when a required value is missing or contact_info has no valid domain.
+ */
 int report_identity_from_config(struct report_identity *identity,
 				struct strbuf *error);
+void report_identity_free(struct report_identity *identity);
+
+/*
+ * Build the reports of summary into a new array that the caller releases
+ * with report_free_all(). Problems that concern one domain, record or
+ * counter line are logged and cost only that report or line; -1 (with
+ * error set) means the summary as a whole cannot be reported.
+ */
 int report_build_all(const struct summary *summary,
 		     const struct report_identity *identity,
 		     struct report **reports, size_t *count,

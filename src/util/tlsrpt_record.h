@@ -12,9 +12,13 @@
  * destinations are kept. Duplicates are removed.
  *
  * Destinations come out canonical: "mailto:" followed by the decoded
- * addr-spec with any "?hfields" dropped (never copied into headers), or
- * "https://..." exactly as published. A record with no usable destination
- * gives zero destinations and a warning; it is never fatal.
+ * addr-spec with its domain normalised (lower case, A-labels) and any
+ * "?hfields" dropped (never copied into headers), or "https://..." exactly
+ * as published. A record must write a comma inside a mailto URI as "%2C",
+ * so a decoded comma outside quotes separates several addresses, as in
+ * RFC 6068. A destination never contains white space or control
+ * characters. A record with no usable destination gives zero destinations
+ * and a warning. It is never fatal.
  */
 #ifndef TLSRPTD_TLSRPT_RECORD_H
 #define TLSRPTD_TLSRPT_RECORD_H
@@ -31,10 +35,13 @@ struct tlsrpt_record {
 };
 
 /*
- * Parse record. Returns 0 when the record is a TLSRPT record (even one
- * without usable destinations) and -1 when it is not one at all; in both
- * cases warnings collects one line per skipped URI or problem, separated
- * by "; ".
+ * Parse record into result, which the caller releases with
+ * tlsrpt_record_free() whatever the return value. Returns 0 when the
+ * record is a TLSRPT record, even one without usable destinations, and -1
+ * when it is not one: it does not start with "v=TLSRPTv1" followed by
+ * white space, ';' or its end, or it has no field after the version. In
+ * both cases warnings (may be NULL) collects one line per skipped URI or
+ * problem, separated by "; ".
  */
 int tlsrpt_record_parse(const char *record, struct tlsrpt_record *result,
 			struct strbuf *warnings);

@@ -1,0 +1,275 @@
+/*
+ * deliver: one attempt, its outcome and the queue move (see deliver.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "deliver.h"
+#include "msg.h"
+#include "queue_file.h"
+#include "report_mail.h"
+#include "transport.h"
+#include "utc_time.h"
+#include "xalloc.h"
+
+void attempt_set(struct attempt *attempt, enum attempt_status status,
+		 const char *format, ...)
+{
+	va_list ap;
+
+	attempt->status = status;
+	strbuf_reset(&attempt->reason);
+	va_start(ap, format);
+	strbuf_vprintf(&attempt->reason, format, ap);
+	va_end(ap);
+}
+
+static const char *destination_of(const struct delivery *delivery)
+{
+	const char *redirect = config_str("delivery_redirect");
+
+	return redirect[0] != '\0' ? redirect : delivery->destination;
+}
+
+static bool has_scheme(const char *uri, const char *scheme)
+{
+	return strncasecmp(uri, scheme, strlen(scheme)) == 0;
+}
+
+static void attempt_destination(const struct delivery *delivery,
+				const char *uri, struct attempt *attempt)
+{
+	if (has_scheme(uri, "mailto:")) {
+		transport_mailto(delivery, uri, attempt);
+	} else if (has_scheme(uri, "file:")) {
+		transport_file(delivery, uri, attempt);
+	} else if (has_scheme(uri, "https:")) {
+		/* TODO: HTTP/1.1 POST over TLS with OpenSSL. Until then,
+		 * https: reports wait in deferred/ and expire from there. */
+		attempt_set(attempt, ATTEMPT_DEFERRED, "HTTPS delivery is not "
+			    "implemented in this version");
+	} else {
+		attempt_set(attempt, ATTEMPT_BOUNCED, "unsupported destination "
+			    "\"%s\": only mailto:, https: and file: are "
+			    "supported", uri);
+	}
+}
+
+/* Return the seconds to wait before the next attempt, given the number
+ * of attempts made so far. */
+static time_t retry_delay(unsigned attempts)
+{
+	long long minimum = config_time("minimal_backoff_time");
+	long long maximum = config_time("maximal_backoff_time");
+	long long delay = minimum;
+	unsigned i;
+
+	for (i = 1; i < attempts && delay < maximum; i++)
+		delay *= 2;
+	if (delay > maximum)
+		delay = maximum;
+
+	/* Jitter, so that reports deferred together do not retry in step. */
+	delay += delay * (random() % 1001) / 10000;
+	return (time_t)delay;
+}
+
+/* Record the attempt in the delivery. Returns the directory it goes to. */
+static const char *apply_outcome(struct delivery *delivery,
+				 struct attempt *attempt)
+{
+	long long lifetime = config_time("maximal_queue_lifetime");
+
+	delivery->attempts = attempt->number;
+	if (delivery->first_attempt == 0)
+		delivery->first_attempt = attempt->now;
+	delivery->next_attempt = 0;
+
+	if (attempt->status == ATTEMPT_DEFERRED
+	    && attempt->now - delivery->first_attempt >= lifetime) {
+		struct strbuf reason;
+
+		strbuf_init(&reason);
+		strbuf_printf(&reason, "gave up after %u attempts: delivery "
+			      "time limit of %llds (maximal_queue_lifetime) "
+			      "exceeded; last error: %s", attempt->number,
+			      lifetime, attempt->reason.data);
+		attempt_set(attempt, ATTEMPT_BOUNCED, "%s", reason.data);
+		strbuf_free(&reason);
+	}
+
+	free(delivery->last_error);
+	delivery->last_error = xstrdup(attempt->status == ATTEMPT_SENT ? ""
+				       : attempt->reason.data);
+	switch (attempt->status) {
+	case ATTEMPT_SENT:
+		return QUEUE_SENT;
+	case ATTEMPT_DEFERRED:
+		delivery->next_attempt = attempt->now
+			+ retry_delay(delivery->attempts);
+		return QUEUE_DEFERRED;
+	case ATTEMPT_BOUNCED:
+		break;
+	}
+	return QUEUE_FAILED;
+}
+
+/*
+ * Store the updated delivery as to_dir/id and remove from_dir/id.
+ * delivery_write() links without overwriting, but a retry rewrites
+ * deferred/ID in place, and a crash between a write and the unlink can
+ * leave an older copy of the same delivery in to_dir. So the new version
+ * is committed under tmp/ and then renamed over to_dir/id in one step.
+ * Returns 0, or -1 with errno set.
+ */
+static int requeue(const struct delivery *delivery, const char *from_dir,
+		   const char *id, const char *to_dir)
+{
+	char *staged_name = xasprintf("%s.%s.next", MAILER_OWNER, id);
+	char *staged = xasprintf("%s/%s", QUEUE_TMP, staged_name);
+	char *target = xasprintf("%s/%s", to_dir, id);
+	char *source = xasprintf("%s/%s", from_dir, id);
+	int status = -1;
+	int saved;
+
+	unlink(staged);
+	if (delivery_write(delivery, MAILER_OWNER, QUEUE_TMP, staged_name,
+			   NULL) != 0)
+		goto done;
+	if (rename(staged, target) != 0) {
+		saved = errno;
+		unlink(staged);
+		errno = saved;
+		goto done;
+	}
+	if (queue_fsync_dir(to_dir) != 0)
+		goto done;
+	if (strcmp(from_dir, to_dir) != 0
+	    && (unlink(source) != 0 || queue_fsync_dir(from_dir) != 0))
+		goto done;
+	status = 0;
+
+done:
+	saved = errno;
+	free(staged_name);
+	free(staged);
+	free(target);
+	free(source);
+	errno = saved;
+	return status;
+}
+
+static void store_outcome(const struct delivery *delivery,
+			  const char *from_dir, const char *id,
+			  const char *to_dir, enum attempt_status status)
+{
+	if (requeue(delivery, from_dir, id, to_dir) == 0)
+		return;
+	msg_error("%s: cannot store the delivery in %s/: %s", id, to_dir,
+		  strerror(errno));
+	if (status != ATTEMPT_SENT) {
+		msg_warn("%s: the delivery stays in %s/ and is tried again",
+			 id, from_dir);
+		return;
+	}
+
+	/* A sent report left in outgoing/ would be sent again at every
+	 * scan, so move the old file unchanged, which needs no disk space. */
+	if (queue_move(from_dir, id, QUEUE_SENT) != 0)
+		msg_error("%s: cannot move %s/%s to %s/ either: %s; the report "
+			  "may be delivered again", id, from_dir, id,
+			  QUEUE_SENT, strerror(errno));
+}
+
+/* Seconds since the report was queued. utc_now() counts whole seconds,
+ * so the fraction comes from the real-time clock. */
+static double delay_since(const char *created, time_t now)
+{
+	struct timespec clock;
+	time_t start;
+	double delay;
+
+	if (utc_time_parse(created, &start) != 0)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &clock);
+	delay = (double)(now - start) + (double)clock.tv_nsec / 1e9;
+	return delay > 0 ? delay : 0;
+}
+
+/* The recipient for the log: the address of a mailto: URI, else the URI. */
+static void format_recipient(const char *uri, struct strbuf *out)
+{
+	struct strbuf error;
+
+	strbuf_init(&error);
+	if (report_mail_address(uri, out, &error) != 0) {
+		strbuf_reset(out);
+		strbuf_puts(out, uri);
+	}
+	strbuf_free(&error);
+}
+
+static void log_attempt(const struct delivery *delivery, const char *uri,
+			const struct attempt *attempt)
+{
+	static const char *const status_names[] = {
+		[ATTEMPT_SENT] = "sent",
+		[ATTEMPT_DEFERRED] = "deferred",
+		[ATTEMPT_BOUNCED] = "bounced",
+	};
+	struct strbuf to, orig_to, orig_field;
+
+	strbuf_init(&to);
+	strbuf_init(&orig_to);
+	strbuf_init(&orig_field);
+	format_recipient(uri, &to);
+	if (strcmp(uri, delivery->destination) != 0) {
+		format_recipient(delivery->destination, &orig_to);
+		strbuf_printf(&orig_field, "orig_to=<%s>, ", orig_to.data);
+	}
+	msg_info("%s: to=<%s>, %srelay=%s, delay=%.2f, status=%s (%s)",
+		 attempt->queue_id, to.data, orig_field.data,
+		 attempt->relay.data,
+		 delay_since(delivery->created, attempt->now),
+		 status_names[attempt->status], attempt->reason.data);
+	strbuf_free(&to);
+	strbuf_free(&orig_to);
+	strbuf_free(&orig_field);
+}
+
+void deliver_once(struct delivery *delivery, const char *dir, const char *id,
+		  struct mailer_counts *counts)
+{
+	const char *uri = destination_of(delivery);
+	struct attempt attempt;
+	const char *to_dir;
+
+	memset(&attempt, 0, sizeof(attempt));
+	attempt.queue_id = id;
+	attempt.number = delivery->attempts + 1;
+	attempt.now = utc_now();
+	strbuf_init(&attempt.relay);
+	strbuf_init(&attempt.reason);
+	strbuf_puts(&attempt.relay, "none");
+
+	attempt_destination(delivery, uri, &attempt);
+	to_dir = apply_outcome(delivery, &attempt);
+	log_attempt(delivery, uri, &attempt);
+	store_outcome(delivery, dir, id, to_dir, attempt.status);
+
+	if (attempt.status == ATTEMPT_SENT)
+		counts->sent++;
+	else if (attempt.status == ATTEMPT_DEFERRED)
+		counts->deferred++;
+	else
+		counts->bounced++;
+	strbuf_free(&attempt.relay);
+	strbuf_free(&attempt.reason);
+}

@@ -1,0 +1,196 @@
+/*
+ * delivery_queue: delivery files for one report; see delivery_queue.h.
+ *
+ * The TLSRPT record is parsed here, at report time, from the text the MTA
+ * looked up. Its destinations decide how many delivery files a report
+ * gets. A record without a usable destination gets none and one log line.
+ * Every destination receives the same payload and report-id, each in its
+ * own file so that each keeps its own retry state.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "delivery_file.h"
+#include "delivery_queue.h"
+#include "msg.h"
+#include "strbuf.h"
+#include "tlsrpt_record.h"
+#include "utc_time.h"
+#include "xalloc.h"
+
+#define QUEUE_OWNER	"reporter"
+
+static struct msg_rate record_warning_rate =
+	MSG_RATE_INIT("TLSRPT record warning", 100, 60);
+
+/* delivery_redirect is empty, "file:DIR" or "mailto:ADDRESS". */
+bool delivery_redirect_valid(const char *redirect)
+{
+	if (redirect[0] == '\0')
+		return true;
+	if (redirect[strcspn(redirect, " \t\r\n")] != '\0')
+		return false;
+	if (strncmp(redirect, "file:", 5) == 0)
+		return redirect[5] != '\0';
+	if (strncmp(redirect, "mailto:", 7) == 0)
+		return strchr(redirect + 7, '@') != NULL;
+	return false;
+}
+
+/* Spread first attempts of a final day's reports over delivery_spread, so
+ * that a large day does not leave at once. Previews go now. */
+static time_t first_attempt_time(const struct delivery_plan *plan)
+{
+	if (plan->send_now || plan->spread <= 0)
+		return plan->now;
+	return plan->now + (time_t)arc4random_uniform((uint32_t)plan->spread);
+}
+
+static void remember(struct queued_deliveries *queued, const char *id)
+{
+	queued->ids = xreallocarray(queued->ids, queued->count + 1,
+				    sizeof(*queued->ids));
+	memcpy(queued->ids[queued->count++], id, QUEUE_ID_LEN + 1);
+}
+
+static int write_delivery(const struct delivery_plan *plan,
+			  const struct report *report, const char *destination,
+			  const char *rua, struct queued_deliveries *queued)
+{
+	char created[UTC_TIME_LEN + 1];
+	char id[QUEUE_ID_LEN + 1];
+	struct delivery delivery;
+
+	utc_time_format(plan->now, created);
+	memset(&delivery, 0, sizeof(delivery));
+	delivery.report_id = report->report_id;
+	delivery.report_domain = report->report_domain;
+	delivery.day = report->day;
+	delivery.destination = (char *)destination;
+	delivery.rua = (char *)rua;
+	delivery.submitter = (char *)plan->identity->submitter;
+	delivery.filename = report->filename;
+	delivery.created = created;
+	delivery.last_error = "";
+	delivery.attempts = 0;
+	delivery.first_attempt = 0;
+	delivery.next_attempt = first_attempt_time(plan);
+	delivery.payload = report->gzip;
+	delivery.payload_len = report->gzip_len;
+	if (delivery_write(&delivery, QUEUE_OWNER, QUEUE_OUTGOING, NULL, id)
+	    != 0) {
+		msg_error("%s: cannot write the delivery of report-id=%s to "
+			  "%s into %s/: %s", plan->summary_id,
+			  report->report_id, destination, QUEUE_OUTGOING,
+			  strerror(errno));
+		return -1;
+	}
+	remember(queued, id);
+	if (plan->redirect[0] != '\0')
+		msg_info("%s: report-id=%s, domain=%s, destination=%s, "
+			 "size=%zu, rua=%s (delivery_redirect)", id,
+			 report->report_id, report->report_domain, destination,
+			 report->gzip_len, rua);
+	else
+		msg_info("%s: report-id=%s, domain=%s, destination=%s, "
+			 "size=%zu", id, report->report_id,
+			 report->report_domain, destination, report->gzip_len);
+	return 0;
+}
+
+static char *join_destinations(const struct tlsrpt_record *record)
+{
+	struct strbuf rua;
+	size_t i;
+
+	strbuf_init(&rua);
+	for (i = 0; i < record->destination_count; i++)
+		strbuf_printf(&rua, "%s%s", i > 0 ? " " : "",
+			      record->destinations[i]);
+	return strbuf_detach(&rua, NULL);
+}
+
+/*
+ * Queue the deliveries of one report. Returns the number of files
+ * written (0 when the record has no usable destination), or -1 when a
+ * write failed. Files written before the failure stay in queued, so the
+ * caller can withdraw them.
+ */
+int delivery_queue_report(const struct delivery_plan *plan,
+			  const struct report *report,
+			  struct queued_deliveries *queued)
+{
+	struct tlsrpt_record record;
+	struct strbuf warnings;
+	char *rua;
+	size_t i;
+	int written = 0;
+
+	strbuf_init(&warnings);
+	tlsrpt_record_parse(report->record, &record, &warnings);
+	if (record.destination_count == 0) {
+		msg_warn("%s: day %s, domain %s: no report sent: %s",
+			 plan->summary_id, report->day, report->report_domain,
+			 warnings.data);
+		strbuf_free(&warnings);
+		tlsrpt_record_free(&record);
+		return 0;
+	}
+	if (warnings.len > 0 && msg_rate_allow(&record_warning_rate))
+		msg_warn("%s: day %s, domain %s: TLSRPT record \"%.200s\": %s",
+			 plan->summary_id, report->day, report->report_domain,
+			 report->record, warnings.data);
+	strbuf_free(&warnings);
+
+	rua = join_destinations(&record);
+	if (plan->redirect[0] != '\0') {
+		written = write_delivery(plan, report, plan->redirect, rua,
+					 queued) == 0 ? 1 : -1;
+	} else {
+		for (i = 0; i < record.destination_count && written >= 0; i++)
+			written = write_delivery(plan, report,
+						 record.destinations[i], rua,
+						 queued) == 0 ? written + 1
+				: -1;
+	}
+	free(rua);
+	tlsrpt_record_free(&record);
+	return written;
+}
+
+/* Take back the delivery files of a summary whose queueing failed
+ * half-way, so that the next attempt does not queue them twice. */
+void delivery_queue_withdraw(struct queued_deliveries *queued)
+{
+	size_t i;
+
+	for (i = 0; i < queued->count; i++) {
+		char *path = xasprintf("%s/%s", QUEUE_OUTGOING,
+				       queued->ids[i]);
+
+		if (unlink(path) == 0)
+			msg_info("%s: removed; its summary file will be "
+				 "queued again", queued->ids[i]);
+		else if (errno == ENOENT)
+			msg_warn("%s: already taken by the mailer; this "
+				 "report may be delivered twice, with the same "
+				 "report-id", queued->ids[i]);
+		else
+			msg_warn("%s: cannot remove %s after a failed queue "
+				 "run: %s", queued->ids[i], path,
+				 strerror(errno));
+		free(path);
+	}
+	if (queued->count > 0)
+		queue_fsync_dir(QUEUE_OUTGOING);
+	queued->count = 0;
+}
+
+void delivery_queue_free(struct queued_deliveries *queued)
+{
+	free(queued->ids);
+	memset(queued, 0, sizeof(*queued));
+}
