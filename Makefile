@@ -22,6 +22,13 @@ DESTDIR ?=
 OUT ?= .
 OBJ ?= build/obj
 
+# Quiet build lines; "make V=1" shows the full commands.
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
 CC ?= cc
 CFLAGS ?= -O2 -g
 PYTHON ?= /usr/bin/python3
@@ -74,35 +81,42 @@ deps: $(DEPS_STAMP)
 
 $(OBJ)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIBUTIL): $(UTIL_OBJ)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
 
 # Each daemon is every .c file of its directory.
 define daemon_rule
 $(OUT)/libexec/tlsrptd/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard src/$(1)/*.c)) $(LIBUTIL)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $$@ $$^ $(LIBS)
+	@$(if $(Q),echo "  LD      $$@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $$@ $$^ $(LIBS)
 endef
 $(foreach daemon,$(DAEMONS),$(eval $(call daemon_rule,$(daemon))))
 
 $(OUT)/bin/tlsrptd: $(OBJ)/src/admin/tlsrptd.o $(ADMIN_SHARED_OBJ) $(LIBUTIL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(OUT)/bin/tlsrpt-queue: $(OBJ)/src/admin/tlsrpt_queue.o $(ADMIN_SHARED_OBJ) $(LIBUTIL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(OUT)/bin/tlsrpt-send: $(OBJ)/src/admin/tlsrpt_send.o $(ADMIN_SHARED_OBJ) $(LIBUTIL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(OBJ)/tests/%: tests/unit/%.c $(LIBUTIL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
 		$(LIBUTIL) $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # The aggregator's unit tests (test_store, test_aggregator_*) also link
@@ -115,13 +129,15 @@ AGGREGATOR_TESTS = $(filter $(OBJ)/tests/test_store \
 	$(OBJ)/tests/test_aggregator_%,$(UNIT_BINS))
 
 $(LIBAGGREGATOR): $(AGGREGATOR_MODULE_OBJ)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
 
 $(AGGREGATOR_TESTS): $(OBJ)/tests/%: tests/unit/%.c $(LIBAGGREGATOR) \
 		$(LIBUTIL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc/aggregator -Wno-missing-prototypes \
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Isrc/aggregator -Wno-missing-prototypes \
 		$(ALL_LDFLAGS) -o $@ $< $(LIBAGGREGATOR) $(LIBUTIL) $(LIBS) \
 		$(shell pkg-config --libs cmocka 2>/dev/null)
 

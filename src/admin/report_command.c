@@ -413,7 +413,7 @@ static int check_dry_run_dir(const char *dir)
 int report_command(int argc, char **argv)
 {
 	struct report_options opts;
-	struct report_identity identity;
+	struct report_identity identity = {0};
 	struct strbuf error;
 	char started[UTC_TIME_LEN + 1];
 	char id[QUEUE_ID_LEN + 1];
@@ -456,6 +456,7 @@ int report_command(int argc, char **argv)
 		status = queue_reports(&opts, id, started) == 0 ? 0 : 1;
 
 done:
+	report_identity_free(&identity);
 	free(dry_run_dir);
 	strbuf_free(&error);
 	return status;
