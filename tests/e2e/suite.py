@@ -75,8 +75,39 @@ class Suite:
         }
         if os.geteuid() == 0:
             self.parameters.update(self._root_parameters())
+        if os.environ.get("TLSRPTD_VALGRIND"):
+            self.parameters["daemon_directory"] = str(self._valgrind_wrappers())
         self.parameters.update(parameters)
         self.write_config()
+
+    def _valgrind_wrappers(self):
+        """Write scripts that run each daemon under valgrind's memcheck.
+
+        Each process logs to its own file; with -q a log stays empty
+        unless valgrind finds an error or a definite leak.
+        """
+        wrappers = self.base / "valgrind-bin"
+        wrappers.mkdir(mode=0o755)
+        self.valgrind_logs = self.base / "valgrind"
+        self.valgrind_logs.mkdir(mode=0o777)
+        for daemon in ("master", "receiver", "aggregator", "reporter", "mailer"):
+            script = wrappers / daemon
+            script.write_text(
+                "#!/bin/sh\n"
+                "exec valgrind -q --vgdb=no --leak-check=full --show-leak-kinds=definite "
+                "--errors-for-leak-kinds=definite --error-exitcode=99 "
+                f"--log-file={self.valgrind_logs}/{daemon}.%p.log "
+                f"{ROOT / 'libexec' / 'tlsrptd' / daemon} \"$@\"\n")
+            script.chmod(0o755)
+        return wrappers
+
+    def valgrind_errors(self):
+        """Return the text of every non-empty valgrind log."""
+        logs = getattr(self, "valgrind_logs", None)
+        if logs is None:
+            return ""
+        return "".join(path.read_text(errors="replace")
+                       for path in sorted(logs.glob("*.log")) if path.stat().st_size)
 
     @staticmethod
     def _root_parameters():
@@ -97,8 +128,12 @@ class Suite:
         (self.etc / "master.cf").write_text(master_cf)
 
     def command(self, *args, check=True, timeout=90, **kwargs):
-        """Run bin/tlsrptd with this configuration."""
-        return subprocess.run([str(BIN / "tlsrptd"), "-c", str(self.etc), *args],
+        """Run bin/tlsrptd with this configuration (under valgrind if asked)."""
+        prefix = []
+        if os.environ.get("TLSRPTD_VALGRIND") and args[:1] != ("start-fg",):
+            prefix = ["valgrind", "-q", "--leak-check=full",
+                      "--errors-for-leak-kinds=definite", "--error-exitcode=99"]
+        return subprocess.run([*prefix, str(BIN / "tlsrptd"), "-c", str(self.etc), *args],
                               capture_output=True, text=True, check=check,
                               timeout=timeout, **kwargs)
 
@@ -160,4 +195,6 @@ class Suite:
 
     def cleanup(self):
         self.stop()
+        errors = self.valgrind_errors()
         shutil.rmtree(self.base, ignore_errors=True)
+        assert not errors, "valgrind found errors:\n" + errors
