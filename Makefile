@@ -5,6 +5,10 @@
 #   make check-asan      the same under AddressSanitizer and UBSan
 #   make check-valgrind  the end-to-end tests with the daemons under valgrind
 #   make demo            run the suite on the bundled sample datagrams
+#   make fuzz            build the libFuzzer targets into build/fuzz/
+#   make fuzz-run        run each of them for FUZZ_SECONDS (default 30)
+#   make bench           build the receiver benchmark's sender and sink
+#                        into $(OBJ)/bench/; bench/receiver.py runs it
 #   make install         honours PREFIX, SYSCONFDIR and DESTDIR
 #
 # Build variants keep their objects apart: OUT names the tree that holds
@@ -69,7 +73,7 @@ UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(OBJ)/tests/%)
 DEPS_STAMP = build/.deps-build
 
 .PHONY: all deps check unit e2e check-asan check-valgrind demo install \
-	clean fuzz
+	clean fuzz fuzz-run
 
 all: $(DAEMON_BINS) $(COMMAND_BINS)
 
@@ -141,6 +145,38 @@ $(AGGREGATOR_TESTS): $(OBJ)/tests/%: tests/unit/%.c $(LIBAGGREGATOR) \
 		$(ALL_LDFLAGS) -o $@ $< $(LIBAGGREGATOR) $(LIBUTIL) $(LIBS) \
 		$(shell pkg-config --libs cmocka 2>/dev/null)
 
+# test_day_status also links the admin modules that it tests.
+DAY_STATUS_TEST_OBJ = $(OBJ)/src/admin/day_status.o \
+	$(OBJ)/src/admin/admin_request.o
+
+$(OBJ)/tests/test_day_status: tests/unit/test_day_status.c \
+		$(DAY_STATUS_TEST_OBJ) $(LIBUTIL)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Isrc/admin -Wno-missing-prototypes \
+		$(ALL_LDFLAGS) -o $@ $< $(DAY_STATUS_TEST_OBJ) $(LIBUTIL) \
+		$(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# The mailer's unit tests (test_smtp_*, test_http_*) link the mailer's
+# modules the same way; mailer.c, which has main(), is left out.
+MAILER_MODULE_OBJ = $(patsubst %.c,$(OBJ)/%.o,$(filter-out \
+	src/mailer/mailer.c,$(wildcard src/mailer/*.c)))
+LIBMAILER = $(OBJ)/libmailer.a
+MAILER_TESTS = $(filter $(OBJ)/tests/test_smtp_% \
+	$(OBJ)/tests/test_http_%,$(UNIT_BINS))
+
+$(LIBMAILER): $(MAILER_MODULE_OBJ)
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
+
+$(MAILER_TESTS): $(OBJ)/tests/%: tests/unit/%.c $(LIBMAILER) $(LIBUTIL)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Isrc/mailer -Wno-missing-prototypes \
+		$(ALL_LDFLAGS) -o $@ $< $(LIBMAILER) $(LIBUTIL) $(LIBS) \
+		$(shell pkg-config --libs cmocka 2>/dev/null)
+
 build/.deps-test: scripts/deps.sh
 	@scripts/deps.sh test
 	@mkdir -p $(dir $@) && touch $@
@@ -166,6 +202,28 @@ check-valgrind: all build/.deps-test
 demo: all
 	@scripts/demo.sh
 
+# The receiver benchmark's tools are standalone programs that link
+# nothing of the suite, so that they measure it from the outside.
+BENCH_BINS = $(OBJ)/bench/sender $(OBJ)/bench/sink
+
+.PHONY: bench
+bench: $(BENCH_BINS)
+
+$(OBJ)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -std=c11 $(WARNINGS) $(HARDENING) $(CFLAGS) \
+		$(ALL_LDFLAGS) -o $@ $<
+
+# The report benchmark's builder links the suite's library: it times
+# building reports without writing delivery files (bench/report_bench.py).
+bench: $(OBJ)/bench/report_build
+
+$(OBJ)/bench/report_build: bench/report_build.c $(LIBUTIL)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBUTIL) $(LIBS)
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)
@@ -181,7 +239,91 @@ install: all
 		fi; \
 	done
 
+# Fuzzing with clang's libFuzzer: "make fuzz" builds one target per
+# parser of outside input (tests/fuzz/fuzz_*.c) into build/fuzz/, and
+# "make fuzz-run" runs each for FUZZ_SECONDS (see tests/fuzz/run.sh). The
+# library is compiled apart, with coverage and sanitizers but without
+# libFuzzer's main(), which only the targets link. The SMTP reply and HTTP
+# response targets are built once their parsers exist in src/mailer.
+FUZZ_CC ?= clang
+FUZZ_OUT = build/fuzz
+FUZZ_OBJ = $(FUZZ_OUT)/obj
+FUZZ_SANITIZERS = address,undefined
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) -O1 -g \
+	-fno-omit-frame-pointer -fno-sanitize-recover=all -Isrc/util \
+	-Isrc/mailer -Itests/fuzz $(PKG_CFLAGS) \
+	-DTLSRPTD_CONFIG_DIR='"$(SYSCONFDIR)"'
+FUZZ_MAILER_SRC = $(wildcard src/mailer/smtp_reply.c \
+	src/mailer/http_response.c)
+FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(UTIL_SRC) \
+	$(FUZZ_MAILER_SRC) tests/fuzz/fuzz_support.c)
+FUZZ_LIB = $(FUZZ_OBJ)/libtlsrptd-fuzz.a
+FUZZ_MAILER_TARGETS = tests/fuzz/fuzz_smtp_reply.c \
+	tests/fuzz/fuzz_http_response.c
+FUZZ_SRC = $(filter-out tests/fuzz/fuzz_support.c $(FUZZ_MAILER_TARGETS), \
+	$(wildcard tests/fuzz/fuzz_*.c)) \
+	$(filter $(FUZZ_MAILER_SRC:src/mailer/%=tests/fuzz/fuzz_%), \
+	$(FUZZ_MAILER_TARGETS))
+FUZZ_BINS = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_OUT)/%)
+
+fuzz: $(FUZZ_BINS) $(FUZZ_OUT)/seed_writer
+
+fuzz-run: fuzz
+	FUZZ_BUILD=$(FUZZ_OUT) tests/fuzz/run.sh
+
+$(FUZZ_OBJ)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) \
+		-fsanitize=fuzzer-no-link,$(FUZZ_SANITIZERS) -MMD -MP -c \
+		-o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
+
+# The seed writer uses the library without libFuzzer; see its header.
+$(FUZZ_OUT)/seed_writer: tests/fuzz/seed_writer.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SANITIZERS) \
+		-MMD -MP -MF $@.d -MT $@ -o $@ $< $(FUZZ_LIB) $(LIBS)
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SANITIZERS) \
+		-MMD -MP -MF $@.d -MT $@ -o $@ $< $(FUZZ_LIB) $(LIBS)
+
+# "make install" also installs the manual pages, the file manifest that
+# "tlsrptd check" reads (replaced on every install, like Postfix's
+# postfix-files) and the systemd unit, with ExecStart set to SBINDIR.
+# SYSTEMDUNITDIR defaults to PREFIX/lib/systemd/system, a directory that
+# systemd reads for PREFIX=/usr and for PREFIX=/usr/local.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+MAN_PAGES = $(wildcard man/*.1 man/*.5 man/*.8)
+
+.PHONY: install-extras
+install: install-extras
+
+install-extras:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR)
+	@for page in $(MAN_PAGES); do \
+		section=$${page##*.}; \
+		echo "install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$section/"; \
+		install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$section/ || exit 1; \
+	done
+	install -m 0644 conf/tlsrptd-files $(DESTDIR)$(SYSCONFDIR)/
+	sed 's|@SBINDIR@|$(SBINDIR)|g' conf/tlsrptd.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/tlsrptd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/tlsrptd.service
+
 clean:
 	rm -rf build bin libexec
 
 -include $(UTIL_OBJ:.o=.d) $(wildcard $(OBJ)/src/*/*.d)
+-include $(wildcard $(FUZZ_OBJ)/src/*/*.d $(FUZZ_OBJ)/tests/fuzz/*.d \
+	$(FUZZ_OUT)/*.d)

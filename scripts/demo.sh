@@ -4,9 +4,10 @@
 # datagrams through its socket, report today, deliver the reports into a
 # local directory and show one of them. Needs no root and no install.
 #
-# Run as root, the suite drops privileges to the "tlsrptd" account, which
-# this script then creates; the queue moves to /var/tmp when that account
-# cannot reach the checkout (for example under /root).
+# Run as root, the suite drops privileges to the "tlsrptd" and
+# "tlsrptd-recv" accounts, which this script then creates; the queue
+# moves to /var/tmp when they cannot reach the checkout (for example under
+# /root).
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -33,11 +34,7 @@ wait_for() {
 
 owner_lines=""
 if [ "$(id -u)" = 0 ]; then
-	if ! id tlsrptd >/dev/null 2>&1; then
-		say "creating the system account tlsrptd"
-		useradd --system --no-create-home --home-dir /nonexistent \
-			--shell /usr/sbin/nologin tlsrptd
-	fi
+	scripts/accounts.sh | sed 's/^/demo: /'
 	if ! runuser -u tlsrptd -- test -x "$top"; then
 		demo=/var/tmp/tlsrptd-demo
 		say "the tlsrptd account cannot reach $top; using $demo"

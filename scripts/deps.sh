@@ -29,13 +29,12 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 	exit 0
 fi
 
-# Create the account the suite runs as, when the tests run as root.
+# Create the accounts the suite runs as, when the tests run as root:
+# tlsrptd for the workers, and tlsrptd-recv for the receiver, in
+# tlsrptd's group (see INSTALL).
 ensure_account() {
 	[ "$mode" = test ] && [ "$(id -u)" = 0 ] || return 0
-	id tlsrptd >/dev/null 2>&1 && return 0
-	echo "deps: creating the system account tlsrptd for the tests"
-	useradd --system --no-create-home --home-dir /nonexistent \
-		--shell /usr/sbin/nologin tlsrptd
+	scripts/accounts.sh
 }
 
 missing=""

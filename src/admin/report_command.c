@@ -27,9 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin_request.h"
 #include "config.h"
 #include "delivery_file.h"
-#include "master_pid.h"
+#include "dkim.h"
 #include "msg.h"
 #include "queue_file.h"
 #include "report.h"
@@ -39,12 +40,8 @@
 #include "strbuf.h"
 #include "summary_file.h"
 #include "tlsrpt_record.h"
-#include "trigger.h"
 #include "utc_time.h"
 #include "xalloc.h"
-
-#define REPORT_WAIT_SECONDS	60	/* for each step of the answer */
-#define REPORT_POLL_MS		100
 
 struct report_options {
 	char day[UTC_DAY_LEN + 1];
@@ -55,24 +52,6 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: tlsrptd [-c config_dir] report --day "
 		"YYYY-MM-DD|today|yesterday [--dry-run DIR]\n");
-}
-
-static int parse_day(const char *text, char day[UTC_DAY_LEN + 1])
-{
-	time_t start;
-
-	if (strcmp(text, "today") == 0) {
-		utc_day_format(utc_now(), day);
-		return 0;
-	}
-	if (strcmp(text, "yesterday") == 0) {
-		utc_day_format(utc_now() - UTC_DAY_SECONDS, day);
-		return 0;
-	}
-	if (utc_day_parse(text, &start) != 0)
-		return -1;
-	utc_day_format(start, day);
-	return 0;
 }
 
 static int parse_options(int argc, char **argv, struct report_options *opts)
@@ -90,7 +69,7 @@ static int parse_options(int argc, char **argv, struct report_options *opts)
 	       != -1) {
 		switch (option) {
 		case 'd':
-			if (parse_day(optarg, opts->day) != 0) {
+			if (admin_request_parse_day(optarg, opts->day) != 0) {
 				fprintf(stderr, "tlsrptd: invalid day \"%s\": "
 					"expected YYYY-MM-DD, today or "
 					"yesterday\n", optarg);
@@ -109,41 +88,6 @@ static int parse_options(int argc, char **argv, struct report_options *opts)
 		usage();
 		return -1;
 	}
-	return 0;
-}
-
-static int wait_for(const char *path, int should_exist, int seconds)
-{
-	int rounds = seconds * 1000 / REPORT_POLL_MS;
-
-	while (rounds-- > 0) {
-		if ((access(path, F_OK) == 0) == should_exist)
-			return 0;
-		usleep(REPORT_POLL_MS * 1000);
-	}
-	return -1;
-}
-
-static int send_request(const struct report_options *opts,
-			char id[QUEUE_ID_LEN + 1])
-{
-	struct request request;
-
-	memset(&request, 0, sizeof(request));
-	snprintf(request.day, sizeof(request.day), "%s", opts->day);
-	snprintf(request.target, sizeof(request.target), "%s",
-		 opts->dry_run_dir ? REQUEST_TARGET_EXPORT
-		 : REQUEST_TARGET_DAYS);
-	if (request_write(&request, "admin", id) != 0) {
-		fprintf(stderr, "tlsrptd: cannot write a request into %s/%s: "
-			"%s\n", config_str("queue_directory"), QUEUE_REQUESTS,
-			strerror(errno));
-		return -1;
-	}
-	if (trigger_send("aggregator", TRIGGER_REQUEST) != 0)
-		fprintf(stderr, "tlsrptd: warning: cannot wake the aggregator "
-			"(%s); it will see the request at its next periodic "
-			"scan\n", strerror(errno));
 	return 0;
 }
 
@@ -202,17 +146,19 @@ static int queue_reports(const struct report_options *opts, const char *id,
 	char *request_path = xasprintf("%s/%s", QUEUE_REQUESTS, id);
 	int status = -1;
 
-	if (wait_for(request_path, 0, REPORT_WAIT_SECONDS) != 0) {
+	if (admin_request_wait(request_path, false,
+			       ADMIN_REQUEST_WAIT_SECONDS) != 0) {
 		fprintf(stderr, "tlsrptd: the aggregator did not answer "
 			"request %s within %d seconds; check the log and "
-			"\"tlsrptd status\"\n", id, REPORT_WAIT_SECONDS);
+			"\"tlsrptd status\"\n", id, ADMIN_REQUEST_WAIT_SECONDS);
 		goto done;
 	}
-	if (wait_for(summary_path, 0, REPORT_WAIT_SECONDS) != 0) {
+	if (admin_request_wait(summary_path, false,
+			       ADMIN_REQUEST_WAIT_SECONDS) != 0) {
 		fprintf(stderr, "tlsrptd: the reporter did not take summary "
 			"%s/%s within %d seconds; check the log and "
 			"\"tlsrptd status\"\n", QUEUE_DAYS, id,
-			REPORT_WAIT_SECONDS);
+			ADMIN_REQUEST_WAIT_SECONDS);
 		goto done;
 	}
 	printf("tlsrptd: reports of %s queued: %zu deliveries (see "
@@ -265,17 +211,22 @@ static void delivery_from_report(const struct report *report,
 	delivery->payload_len = report->gzip_len;
 }
 
+/* Write the message for one mailto: destination, with a DKIM-Signature
+ * field first when signer is not NULL. */
 static int write_message(const char *dir, const struct report *report,
 			 const struct report_identity *identity,
+			 const struct dkim_signer *signer,
 			 const char *destination, const char *rua,
 			 size_t index)
 {
 	struct delivery delivery;
 	struct strbuf message;
+	struct strbuf output;
 	struct strbuf error;
 	char *name;
 	char *id_left;
 	size_t stem_len = strlen(report->filename);
+	time_t now = utc_now();
 	int status;
 
 	if (stem_len > 8 && strcmp(report->filename + stem_len - 8,
@@ -283,31 +234,44 @@ static int write_message(const char *dir, const struct report *report,
 		stem_len -= 8;
 	delivery_from_report(report, identity, destination, rua, &delivery);
 	strbuf_init(&message);
+	strbuf_init(&output);
 	strbuf_init(&error);
-	id_left = xasprintf("dry-run.%zu.%lld", index, (long long)utc_now());
+	id_left = xasprintf("dry-run.%zu.%lld", index, (long long)now);
 	status = report_mail_build(&delivery, destination + strlen("mailto:"),
-				   id_left, utc_now(), &message, &error);
-	if (status != 0) {
+				   id_left, now, &message, &error);
+	if (status != 0)
 		fprintf(stderr, "tlsrptd: cannot build the message of report "
 			"%s for %s: %s\n", report->report_id, destination,
 			error.data);
-	} else {
+	if (status == 0 && signer != NULL) {
+		status = dkim_sign(signer, message.data, message.len, now,
+				   &output, &error);
+		if (status != 0)
+			fprintf(stderr, "tlsrptd: cannot DKIM-sign the message "
+				"of report %s for %s: %s\n",
+				report->report_id, destination, error.data);
+	}
+	if (status == 0) {
+		strbuf_append(&output, message.data, message.len);
 		name = xasprintf("%.*s.%zu.eml", (int)stem_len,
 				 report->filename, index);
-		status = write_file(dir, name, message.data, message.len);
+		status = write_file(dir, name, output.data, output.len);
 		if (status == 0)
-			printf("  message:     %s/%s (to %s)\n", dir, name,
-			       destination + strlen("mailto:"));
+			printf("  message:     %s/%s (to %s%s)\n", dir, name,
+			       destination + strlen("mailto:"),
+			       signer != NULL ? ", DKIM-signed" : "");
 		free(name);
 	}
 	free(id_left);
 	strbuf_free(&message);
+	strbuf_free(&output);
 	strbuf_free(&error);
 	return status;
 }
 
 static int write_report(const char *dir, const struct report *report,
-			const struct report_identity *identity)
+			const struct report_identity *identity,
+			const struct dkim_signer *signer)
 {
 	struct tlsrpt_record record;
 	struct strbuf warnings;
@@ -341,8 +305,8 @@ static int write_report(const char *dir, const struct report *report,
 			       "report)\n", destination);
 			continue;
 		}
-		if (write_message(dir, report, identity, destination, rua.data,
-				  i) != 0)
+		if (write_message(dir, report, identity, signer, destination,
+				  rua.data, i) != 0)
 			status = -1;
 	}
 	tlsrpt_record_free(&record);
@@ -351,49 +315,37 @@ static int write_report(const char *dir, const struct report *report,
 	return status;
 }
 
-static int dry_run(const struct report_options *opts, const char *id,
-		   const struct report_identity *identity)
+static int dry_run(const struct report_options *opts,
+		   const struct report_identity *identity,
+		   const struct dkim_signer *signer)
 {
-	char *summary_path = xasprintf("%s/%s", QUEUE_EXPORT, id);
 	struct summary summary;
 	struct report *reports = NULL;
 	struct strbuf error;
 	size_t count = 0;
 	size_t i;
-	int status = -1;
+	int status;
 
+	if (admin_request_fetch(opts->day, &summary) != 0)
+		return -1;
 	strbuf_init(&error);
-	if (wait_for(summary_path, 1, REPORT_WAIT_SECONDS) != 0) {
-		fprintf(stderr, "tlsrptd: the aggregator did not answer "
-			"request %s within %d seconds; check the log and "
-			"\"tlsrptd status\"\n", id, REPORT_WAIT_SECONDS);
-		goto done;
-	}
-	if (summary_read(summary_path, &summary, &error) != 0) {
-		fprintf(stderr, "tlsrptd: invalid summary %s: %s\n",
-			summary_path, error.data);
-		goto done;
-	}
-	unlink(summary_path);
 	if (report_build_all(&summary, identity, &reports, &count, &error)
 	    != 0) {
 		fprintf(stderr, "tlsrptd: cannot build the reports of %s: "
 			"%s\n", opts->day, error.data);
 		summary_free(&summary);
-		goto done;
+		strbuf_free(&error);
+		return -1;
 	}
 	printf("tlsrptd: %zu reports for %s (%s summary, %zu counters)\n",
 	       count, opts->day, summary.kind, summary.counter_count);
 	status = 0;
 	for (i = 0; i < count; i++)
-		if (write_report(opts->dry_run_dir, &reports[i], identity)
-		    != 0)
+		if (write_report(opts->dry_run_dir, &reports[i], identity,
+				 signer) != 0)
 			status = -1;
 	report_free_all(reports, count);
 	summary_free(&summary);
-
-done:
-	free(summary_path);
 	strbuf_free(&error);
 	return status;
 }
@@ -414,6 +366,7 @@ int report_command(int argc, char **argv)
 {
 	struct report_options opts;
 	struct report_identity identity = {0};
+	struct dkim_signer *signer = NULL;
 	struct strbuf error;
 	char started[UTC_TIME_LEN + 1];
 	char id[QUEUE_ID_LEN + 1];
@@ -435,28 +388,29 @@ int report_command(int argc, char **argv)
 		dry_run_dir = realpath(opts.dry_run_dir, NULL);
 		opts.dry_run_dir = dry_run_dir;
 	}
-	if (chdir(config_str("queue_directory")) != 0) {
-		fprintf(stderr, "tlsrptd: cannot change to queue_directory "
-			"%s: %s\n", config_str("queue_directory"),
-			strerror(errno));
+
+	/* Messages are signed as the mailer signs them. The key is read
+	 * once, before the request, so that a bad key fails at once. */
+	if (opts.dry_run_dir != NULL
+	    && dkim_signer_from_config(identity.submitter, &signer, &error)
+	    < 0) {
+		fprintf(stderr, "tlsrptd: %s\n", error.data);
 		goto done;
 	}
-	if (master_pid_holder(MASTER_PID_FILE) <= 0) {
-		fprintf(stderr, "tlsrptd: the suite is not running; start it "
-			"with \"tlsrptd start\" (only the aggregator can read "
-			"the counters)\n");
+	if (admin_request_enter_queue() != 0)
+		goto done;
+	if (opts.dry_run_dir != NULL) {
+		status = dry_run(&opts, &identity, signer) == 0 ? 0 : 1;
 		goto done;
 	}
 	utc_time_format(utc_now(), started);
-	if (send_request(&opts, id) != 0)
+	if (admin_request_send(opts.day, REQUEST_TARGET_DAYS, id) != 0)
 		goto done;
-	if (opts.dry_run_dir != NULL)
-		status = dry_run(&opts, id, &identity) == 0 ? 0 : 1;
-	else
-		status = queue_reports(&opts, id, started) == 0 ? 0 : 1;
+	status = queue_reports(&opts, id, started) == 0 ? 0 : 1;
 
 done:
 	report_identity_free(&identity);
+	dkim_signer_free(signer);
 	free(dry_run_dir);
 	strbuf_free(&error);
 	return status;

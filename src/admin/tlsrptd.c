@@ -2,7 +2,7 @@
  * tlsrptd: the control command of the suite.
  *
  *	tlsrptd [-c CONFIG_DIR] [-v] start | start-fg | stop | reload |
- *		status | flush | report ...
+ *		status [--day D] | check [-f] | flush | report ...
  *
  *	start		check the configuration, start the master in the
  *			background, and wait until it holds its lock
@@ -10,7 +10,12 @@
  *			it logs to standard error unless maillog_file is set
  *	stop		send SIGTERM to the master and wait until it is gone
  *	reload		send SIGHUP: re-read main.cf and master.cf
- *	status		whether the master runs, its pid, and pid/status
+ *	status		whether the master runs, its pid, and pid/status:
+ *			each service's pid, state, restarts and counters
+ *	status --day D	what day D holds so far, per domain (day_status.c)
+ *	check [-f]	verify the configuration, the accounts and the
+ *			queue's owners and modes; -f repairs them
+ *			(check_command.c)
  *	flush		wake the mailer to retry deferred deliveries now
  *	report ...	build a day's reports now (report_command.c)
  *
@@ -23,7 +28,8 @@
  * queue directory (master_pid.h), not by the pid written in it.
  *
  * Exit status: 0 on success, 1 on failure or when the master is not
- * running (stop, reload, status, flush), 2 for a usage error.
+ * running (stop, reload, status, flush) or check found errors, 2 for a
+ * usage error.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -38,9 +44,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_command.h"
 #include "config.h"
+#include "day_status.h"
 #include "master_cf.h"
 #include "master_pid.h"
+#include "report.h"
 #include "msg.h"
 #include "report_command.h"
 #include "strbuf.h"
@@ -60,7 +69,8 @@ struct control {
 static void usage(void)
 {
 	fprintf(stderr, "usage: tlsrptd [-c config_dir] [-v] start | start-fg "
-		"| stop | reload | status | flush | report ...\n");
+		"| stop | reload | status [--day D] | check [-f] | flush | "
+		"report ...\n");
 }
 
 static int fail(const char *format, ...) __attribute__((format(printf, 1, 2)));
@@ -97,7 +107,8 @@ static int load_config(const struct control *control, bool check)
 
 	strbuf_init(&error);
 	if (config_load(control->config_dir, &error) != 0
-	    || (check && config_check_required(&error) != 0)) {
+	    || (check && (config_check_required(&error) != 0
+			  || report_identity_check(&error) != 0))) {
 		status = fail("%s", error.data);
 	} else if (check) {
 		char *path = xasprintf("%s/master.cf", control->config_dir);
@@ -379,6 +390,35 @@ static int flush_command(const struct control *control)
 	return 0;
 }
 
+/* status --day D: the day's counters, asked of the aggregator. */
+static int day_status(const struct control *control, int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[1], "--day") != 0) {
+		usage();
+		return 2;
+	}
+	if (load_config(control, false) != 0)
+		return 1;
+	return day_status_command(argv[2]);
+}
+
+/* Verbs that take arguments of their own. */
+static int run_verb_with_arguments(const struct control *control, int argc,
+				   char **argv)
+{
+	if (strcmp(argv[0], "report") == 0) {
+		if (load_config(control, false) != 0)
+			return 1;
+		return report_command(argc, argv);
+	}
+	if (strcmp(argv[0], "check") == 0) {
+		if (load_config(control, false) != 0)
+			return 1;
+		return check_command(control->config_dir, argc, argv);
+	}
+	return day_status(control, argc, argv);
+}
+
 static int run_verb(const struct control *control, int argc, char **argv)
 {
 	static const struct {
@@ -394,11 +434,9 @@ static int run_verb(const struct control *control, int argc, char **argv)
 	};
 	size_t i;
 
-	if (strcmp(argv[0], "report") == 0) {
-		if (load_config(control, false) != 0)
-			return 1;
-		return report_command(argc, argv);
-	}
+	if (strcmp(argv[0], "report") == 0 || strcmp(argv[0], "check") == 0
+	    || (strcmp(argv[0], "status") == 0 && argc > 1))
+		return run_verb_with_arguments(control, argc, argv);
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		if (strcmp(argv[0], verbs[i].name) != 0)
 			continue;

@@ -7,7 +7,8 @@
  * Started by the master (see worker.h for the options). Each round counts
  * every batch in incoming/ (incoming.h), handles the requests in
  * requests/ (requests.h), closes the days that are due and expires old
- * ones (days.h), and takes a database checkpoint. A round starts on a
+ * ones (days.h), and takes a database checkpoint. Checkpoints are also
+ * taken between batches when the log has grown. A round starts on a
  * wakeup (TRIGGER_WAKEUP from the receiver or the master's periodic
  * wakeup, TRIGGER_REQUEST from "tlsrptd report") or after
  * AGGREGATOR_IDLE_SECONDS without one.
@@ -116,7 +117,10 @@ static void report_status(struct aggregator *agg)
 		      agg->days_closed, agg->requests);
 }
 
-static void checkpoint(struct aggregator *agg)
+/* Take a checkpoint when enough log or time has passed since the last
+ * one (store_checkpoint()). The call is cheap otherwise, so it runs after
+ * every batch as well as after every round. */
+void aggregator_checkpoint(struct aggregator *agg)
 {
 	struct strbuf error;
 
@@ -157,7 +161,7 @@ static void run_round(struct aggregator *agg)
 		days_close_due(agg, &left);
 	if (!worker_stop)
 		days_expire(agg);
-	checkpoint(agg);
+	aggregator_checkpoint(agg);
 	if (agg->wake_reporter)
 		wake_reporter();
 	report_status(agg);
@@ -169,6 +173,7 @@ int main(int argc, char **argv)
 	char codes[8];
 
 	memset(&agg, 0, sizeof(agg));
+	fold_cache_init(&agg.policy_cache);
 	worker_setup(&agg.worker, argc, argv, "aggregator");
 	worker_jail(&agg.worker);
 	remove_stale_tmp();
@@ -195,6 +200,7 @@ int main(int argc, char **argv)
 	}
 
 	close_store(&agg);
+	fold_cache_free(&agg.policy_cache);
 	msg_info("stopped: batches=%llu datagrams=%llu days_closed=%llu",
 		 agg.batches, agg.datagrams, agg.days_closed);
 	return 0;

@@ -9,12 +9,14 @@
 
 #include <stdbool.h>
 
+#include "fold.h"
 #include "store.h"
 #include "worker.h"
 
 struct aggregator {
 	struct worker worker;
 	struct store *store;
+	struct fold_cache policy_cache; /* policy keys, batch to batch */
 	unsigned long long batches;	/* batches counted */
 	unsigned long long datagrams;	/* datagrams counted */
 	unsigned long long skipped;	/* invalid batch lines skipped */
@@ -26,5 +28,6 @@ struct aggregator {
 };
 
 void aggregator_check_store(struct aggregator *agg);
+void aggregator_checkpoint(struct aggregator *agg);
 
 #endif

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "batch_file.h"
-#include "datagram.h"
 #include "export.h"
 #include "fold.h"
 #include "incoming.h"
@@ -40,20 +39,16 @@ static int count_line(time_t received, const char *json, size_t len, void *data)
 {
 	struct line_context *context = data;
 	struct strbuf reason;
-	struct datagram dg;
 
 	context->line++;
 	strbuf_init(&reason);
-	if (datagram_parse(json, len, &dg, &reason) != 0) {
+	if (fold_add_line(context->fold, received, json, len, &reason) != 0) {
 		context->skipped++;
 		if (msg_rate_allow(&invalid_line_rate))
 			msg_warn("%s: body line %llu: invalid datagram (%s); "
 				 "line skipped",
 				 context->batch_id, context->line, reason.data);
-	} else {
-		fold_add(context->fold, received, &dg);
 	}
-	datagram_free(&dg);
 	strbuf_free(&reason);
 	return 0;
 }
@@ -195,7 +190,7 @@ static int count_batch(struct aggregator *agg, const char *id)
 	int applied;
 	int status = 0;
 
-	fold_init(&fold);
+	fold_init_cached(&fold, &agg->policy_cache);
 	if (read_batch(agg, id, &fold, &skipped) != 0) {
 		fold_free(&fold);
 		return 0;
@@ -226,6 +221,11 @@ static int count_batch(struct aggregator *agg, const char *id)
 					   supplement_count);
 	if (status == 0)
 		remove_batch(id);
+
+	/* A long backlog must not fill db/ with log files before the round
+	 * ends. */
+	if (applied >= 0)
+		aggregator_checkpoint(agg);
 	free(supplements);
 	strbuf_free(&error);
 	fold_free(&fold);

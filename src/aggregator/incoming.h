@@ -2,7 +2,9 @@
  * incoming: count the batches in incoming/, oldest first.
  *
  * Each batch is read whole and every line is validated again with
- * datagram_parse(), because a batch file is still hostile input. The
+ * datagram_parse(), because a batch file is still hostile input. A line
+ * equal byte for byte to one validated before is recognised instead
+ * (fold_add_line() in fold.h). The
  * batch's counters are folded in memory and applied to the store in one
  * transaction together with its queue ID; only after the commit is the
  * file removed. A crash between the two leaves the file behind, and the

@@ -26,22 +26,29 @@
 #include "store.h"
 #include "xalloc.h"
 
-/* Memory pool size. The pages that one batch changes must fit, and a
- * larger pool only speeds up days with many domains.
- * NOTE: chosen without a measurement; size it from the benchmark of DB
- * size per 100,000 domains. */
+/* Memory pool size. The pages that one batch changes must fit. In
+ * bench/aggregator.py, 1,000,000 datagrams to 100,000 domains made 36 MB
+ * of tables, and a pool of 64 or 128 MB counted them no faster than this
+ * one (bench/RESULTS.md). */
 #define STORE_CACHE_BYTES (32U * 1024 * 1024)
-#define STORE_LOG_FILE_BYTES (4U * 1024 * 1024)
+#define STORE_LOG_FILE_BYTES (8U * 1024 * 1024)
 
-/* One transaction holds a lock on every page it changes. A batch of
- * 10,000 datagrams to 10,000 distinct domains held at most 2,082 locks
- * (db5.3_stat -c, on x86-64), so this limit leaves a margin of 20 times.
- * Berkeley DB sizes its lock hash table from it, so it is not larger. */
+/* One transaction holds a lock on every page it changes. Batches of
+ * 10,000 datagrams to 100,000 domains (bench/aggregator.py, some 8,000
+ * distinct counters a batch) held at most 3,854 locks (db5.3_stat -c, on
+ * x86-64), so this limit leaves a margin of 13 times. Berkeley DB sizes
+ * its lock hash table from it, so it is not larger.
+ * NOTE: a batch with more than about 100,000 distinct counters (a
+ * receiver_batch_size far above its default of 10,000) runs out of locks
+ * and stays in incoming/, retried with a warning each round. */
 #define STORE_MAX_LOCKS 50000
 #define STORE_MAX_LOCK_OBJECTS 50000
 
-/* Checkpoint after this much log or this much time, whichever first. */
-#define STORE_CHECKPOINT_KBYTES 2048
+/* Checkpoint after this much log or this much time, whichever first.
+ * A checkpoint writes every dirty page, so checkpoints after 2 MB of log
+ * took 17 % of the aggregator's time on a large backlog; after 8 MB, db/
+ * keeps at most about three log files of STORE_LOG_FILE_BYTES. */
+#define STORE_CHECKPOINT_KBYTES 8192
 #define STORE_CHECKPOINT_MINUTES 1
 
 /* Expiry deletes in transactions of at most this many keys, so that
@@ -464,13 +471,13 @@ static int get_day(struct store *store, DB_TXN *txn, const char *name,
 	return status;
 }
 
-/* Add deltas to one counter, read with a write lock (DB_RMW). */
-static int add_counter(struct store *store, DB_TXN *txn, enum store_table table,
+/* Add deltas to the counter at key: one B-tree search with a cursor,
+ * which reads with a write lock (DB_RMW) and then writes in place. */
+static int add_counter(struct store *store, DBC *cursor, enum store_table table,
 		       const struct strbuf *key_text,
 		       const unsigned long long *deltas, size_t count,
 		       struct strbuf *error)
 {
-	DB *db = store->tables[table];
 	DBT key = dbt_of(key_text->data, key_text->len);
 	DBT data = dbt_empty();
 	unsigned char value[16];
@@ -478,7 +485,7 @@ static int add_counter(struct store *store, DB_TXN *txn, enum store_table table,
 	size_t i;
 	int ret;
 
-	ret = db->get(db, txn, &key, &data, DB_RMW);
+	ret = cursor->get(cursor, &key, &data, DB_SET | DB_RMW);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return db_failed(store, ret, error, table_files[table]);
 	if (ret == 0 && data.size != count * 8) {
@@ -494,36 +501,87 @@ static int add_counter(struct store *store, DB_TXN *txn, enum store_table table,
 		put_u64(value + i * 8, fold_saturating_add(current, deltas[i]));
 	}
 	data = dbt_of(value, count * 8);
-	ret = db->put(db, txn, &key, &data, 0);
+	ret = cursor->put(cursor, &key, &data,
+			  ret == 0 ? DB_CURRENT : DB_KEYFIRST);
 	if (ret != 0)
 		return db_failed(store, ret, error, table_files[table]);
 	return 0;
+}
+
+static int open_cursor(struct store *store, DB_TXN *txn,
+		       enum store_table table, DBC **cursor,
+		       struct strbuf *error)
+{
+	DB *db = store->tables[table];
+	int ret = db->cursor(db, txn, cursor, 0);
+
+	if (ret != 0)
+		return db_failed(store, ret, error, table_files[table]);
+	return 0;
+}
+
+static int close_cursor(struct store *store, DBC *cursor, int status,
+			enum store_table table, struct strbuf *error)
+{
+	int ret = cursor->close(cursor);
+
+	if (ret != 0 && status == 0)
+		return db_failed(store, ret, error, table_files[table]);
+	return status;
+}
+
+static int add_policy_counters(struct store *store, DB_TXN *txn,
+			       const struct fold *fold, struct strbuf *key,
+			       struct strbuf *error)
+{
+	DBC *cursor;
+	size_t i;
+	int status = 0;
+
+	if (open_cursor(store, txn, TABLE_POLICY, &cursor, error) != 0)
+		return -1;
+	for (i = 0; status == 0 && i < fold->policy_count; i++) {
+		const struct fold_counter *counter = &fold->policies[i];
+		unsigned long long deltas[2] = {counter->success,
+						counter->failure};
+
+		counter_key(key, counter);
+		status = add_counter(store, cursor, TABLE_POLICY, key, deltas,
+				     2, error);
+	}
+	return close_cursor(store, cursor, status, TABLE_POLICY, error);
+}
+
+static int add_detail_counters(struct store *store, DB_TXN *txn,
+			       const struct fold *fold, struct strbuf *key,
+			       struct strbuf *error)
+{
+	DBC *cursor;
+	size_t i;
+	int status = 0;
+
+	if (open_cursor(store, txn, TABLE_DETAIL, &cursor, error) != 0)
+		return -1;
+	for (i = 0; status == 0 && i < fold->detail_count; i++) {
+		const struct fold_counter *counter = &fold->details[i];
+
+		counter_key(key, counter);
+		status = add_counter(store, cursor, TABLE_DETAIL, key,
+				     &counter->count, 1, error);
+	}
+	return close_cursor(store, cursor, status, TABLE_DETAIL, error);
 }
 
 static int add_counters(struct store *store, DB_TXN *txn,
 			const struct fold *fold, struct strbuf *error)
 {
 	struct strbuf key;
-	size_t i;
-	int status = 0;
+	int status;
 
 	strbuf_init(&key);
-	for (i = 0; status == 0 && i < fold->policy_count; i++) {
-		const struct fold_counter *counter = &fold->policies[i];
-		unsigned long long deltas[2] = {counter->success,
-						counter->failure};
-
-		counter_key(&key, counter);
-		status = add_counter(store, txn, TABLE_POLICY, &key, deltas, 2,
-				     error);
-	}
-	for (i = 0; status == 0 && i < fold->detail_count; i++) {
-		const struct fold_counter *counter = &fold->details[i];
-
-		counter_key(&key, counter);
-		status = add_counter(store, txn, TABLE_DETAIL, &key,
-				     &counter->count, 1, error);
-	}
+	status = add_policy_counters(store, txn, fold, &key, error);
+	if (status == 0)
+		status = add_detail_counters(store, txn, fold, &key, error);
 	strbuf_free(&key);
 	return status;
 }

@@ -2,11 +2,14 @@
  * deliver: one attempt, its outcome and the queue move (see deliver.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,10 +54,7 @@ static void attempt_destination(const struct delivery *delivery,
 	} else if (has_scheme(uri, "file:")) {
 		transport_file(delivery, uri, attempt);
 	} else if (has_scheme(uri, "https:")) {
-		/* TODO: HTTP/1.1 POST over TLS with OpenSSL. Until then,
-		 * https: reports wait in deferred/ and expire from there. */
-		attempt_set(attempt, ATTEMPT_DEFERRED, "HTTPS delivery is not "
-			    "implemented in this version");
+		transport_https(delivery, uri, attempt);
 	} else {
 		attempt_set(attempt, ATTEMPT_BOUNCED, "unsupported destination "
 			    "\"%s\": only mailto:, https: and file: are "
@@ -244,32 +244,146 @@ static void log_attempt(const struct delivery *delivery, const char *uri,
 	strbuf_free(&orig_field);
 }
 
-void deliver_once(struct delivery *delivery, const char *dir, const char *id,
-		  struct mailer_counts *counts)
+static struct msg_rate move_errors = MSG_RATE_INIT("corrupt file move", 10,
+						    3600);
+
+int deliver_read(const char *dir, const char *id, struct delivery *delivery,
+		 enum deliver_result *failure)
 {
-	const char *uri = destination_of(delivery);
+	char *path = xasprintf("%s/%s", dir, id);
+	struct strbuf error;
+	int status = 0;
+
+	strbuf_init(&error);
+	if (delivery_read(path, delivery, &error) == 0)
+		goto done;
+	status = -1;
+	*failure = DELIVER_GONE;
+	if (access(path, F_OK) != 0)
+		goto done;
+	*failure = DELIVER_CORRUPT;
+	msg_warn("%s: invalid delivery file %s: %s; moving it to %s/", id,
+		 path, error.data, QUEUE_CORRUPT);
+	if (queue_move(dir, id, QUEUE_CORRUPT) != 0
+	    && msg_rate_allow(&move_errors))
+		msg_error("%s: cannot move %s to %s/: %s", id, path,
+			  QUEUE_CORRUPT, strerror(errno));
+
+done:
+	strbuf_free(&error);
+	free(path);
+	return status;
+}
+
+static void init_attempt(struct attempt *attempt, const char *id,
+			 const struct delivery *delivery,
+			 const struct mailer_keys *keys)
+{
+	memset(attempt, 0, sizeof(*attempt));
+	attempt->queue_id = id;
+	attempt->number = delivery->attempts + 1;
+	attempt->now = utc_now();
+	attempt->keys = keys;
+	strbuf_init(&attempt->relay);
+	strbuf_init(&attempt->reason);
+	strbuf_puts(&attempt->relay, "none");
+}
+
+/* Record, log and store the outcome of an attempt. */
+static enum deliver_result finish_attempt(struct delivery *delivery,
+					  const char *uri, const char *dir,
+					  const char *id,
+					  struct attempt *attempt)
+{
+	const char *to_dir = apply_outcome(delivery, attempt);
+
+	log_attempt(delivery, uri, attempt);
+	store_outcome(delivery, dir, id, to_dir, attempt->status);
+	strbuf_free(&attempt->relay);
+	strbuf_free(&attempt->reason);
+	return attempt->status == ATTEMPT_SENT ? DELIVER_SENT
+		: attempt->status == ATTEMPT_DEFERRED ? DELIVER_DEFERRED
+		: DELIVER_BOUNCED;
+}
+
+/*
+ * Open dir/id and lock it for the attempt. The lock is released when
+ * the descriptor is closed, after the file has moved. Returns the
+ * descriptor, or -1 with *failure set: DELIVER_BUSY when someone else
+ * holds the lock, DELIVER_GONE when the file is no longer at dir/id
+ * (it may have moved between the open and the lock).
+ */
+static int lock_file(const char *dir, const char *id,
+		     enum deliver_result *failure)
+{
+	char *path = xasprintf("%s/%s", dir, id);
+	struct stat locked, current;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	*failure = DELIVER_GONE;
+	if (fd < 0)
+		goto done;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		*failure = DELIVER_BUSY;
+		msg_info("%s: %s is locked by another process; trying again "
+			 "later", id, path);
+		goto fail;
+	}
+	if (fstat(fd, &locked) != 0 || stat(path, &current) != 0
+	    || locked.st_dev != current.st_dev
+	    || locked.st_ino != current.st_ino)
+		goto fail;
+	goto done;
+
+fail:
+	close(fd);
+	fd = -1;
+done:
+	free(path);
+	return fd;
+}
+
+enum deliver_result deliver_file(const char *dir, const char *id,
+				 const struct mailer_keys *keys)
+{
+	struct delivery delivery;
 	struct attempt attempt;
-	const char *to_dir;
+	enum deliver_result result;
+	const char *uri;
+	int lock = lock_file(dir, id, &result);
 
-	memset(&attempt, 0, sizeof(attempt));
-	attempt.queue_id = id;
-	attempt.number = delivery->attempts + 1;
-	attempt.now = utc_now();
-	strbuf_init(&attempt.relay);
-	strbuf_init(&attempt.reason);
-	strbuf_puts(&attempt.relay, "none");
+	if (lock < 0)
+		return result;
+	if (deliver_read(dir, id, &delivery, &result) != 0) {
+		close(lock);
+		return result;
+	}
+	uri = destination_of(&delivery);
+	init_attempt(&attempt, id, &delivery, keys);
+	attempt_destination(&delivery, uri, &attempt);
+	result = finish_attempt(&delivery, uri, dir, id, &attempt);
+	delivery_free(&delivery);
+	close(lock);
+	return result;
+}
 
-	attempt_destination(delivery, uri, &attempt);
-	to_dir = apply_outcome(delivery, &attempt);
-	log_attempt(delivery, uri, &attempt);
-	store_outcome(delivery, dir, id, to_dir, attempt.status);
+void deliver_abandon(const char *dir, const char *id, const char *reason)
+{
+	struct delivery delivery;
+	struct attempt attempt;
+	enum deliver_result ignored;
+	int lock = lock_file(dir, id, &ignored);
 
-	if (attempt.status == ATTEMPT_SENT)
-		counts->sent++;
-	else if (attempt.status == ATTEMPT_DEFERRED)
-		counts->deferred++;
-	else
-		counts->bounced++;
-	strbuf_free(&attempt.relay);
-	strbuf_free(&attempt.reason);
+	if (lock < 0)
+		return;
+	if (deliver_read(dir, id, &delivery, &ignored) != 0) {
+		close(lock);
+		return;
+	}
+	init_attempt(&attempt, id, &delivery, NULL);
+	attempt_set(&attempt, ATTEMPT_DEFERRED, "%s", reason);
+	finish_attempt(&delivery, destination_of(&delivery), dir, id,
+		       &attempt);
+	delivery_free(&delivery);
+	close(lock);
 }

@@ -15,6 +15,10 @@
  *			first attempt
  *	bounced		to failed/ at once
  *
+ * During the attempt the file is locked with flock(LOCK_EX), and a file
+ * that someone else has locked is left alone: tlsrpt-queue locks a file
+ * before it changes one, and skips a file that is locked.
+ *
  * Each attempt is logged as "ID: to=<...>, relay=..., delay=...,
  * status=sent|deferred|bounced (reason)", with orig_to=<...> when
  * delivery_redirect replaced the destination. delay is the time since
@@ -24,17 +28,38 @@
 #define TLSRPTD_DELIVER_H
 
 #include "delivery_file.h"
+#include "keys.h"
 
 #define MAILER_OWNER	"mailer"	/* names tmp/mailer.* files */
 
-struct mailer_counts {
-	unsigned long sent;
-	unsigned long deferred;
-	unsigned long bounced;
-	unsigned long corrupt;
+/* Outcome of one delivery process for a queue file. */
+enum deliver_result {
+	DELIVER_SENT,
+	DELIVER_DEFERRED,
+	DELIVER_BOUNCED,
+	DELIVER_CORRUPT,	/* not a valid delivery: moved to corrupt/ */
+	DELIVER_GONE,		/* removed by someone else meanwhile */
+	DELIVER_BUSY,		/* locked by someone else: try later */
 };
 
-void deliver_once(struct delivery *delivery, const char *dir, const char *id,
-		  struct mailer_counts *counts);
+/*
+ * Read dir/id into delivery, to be released with delivery_free().
+ * Returns 0, or -1 with *failure set: DELIVER_CORRUPT for a file that
+ * is not a valid delivery (moved to corrupt/ with a warning), or
+ * DELIVER_GONE for one that has disappeared.
+ */
+int deliver_read(const char *dir, const char *id, struct delivery *delivery,
+		 enum deliver_result *failure);
+
+/* Lock and read dir/id, make one attempt and move the file by its
+ * outcome. */
+enum deliver_result deliver_file(const char *dir, const char *id,
+				 const struct mailer_keys *keys);
+
+/*
+ * Record a failed attempt on dir/id with reason and defer it, for an
+ * attempt whose delivery process ended without recording an outcome.
+ */
+void deliver_abandon(const char *dir, const char *id, const char *reason);
 
 #endif

@@ -5,7 +5,7 @@
  * Two files appear in DIR: the gzip'd report under its RFC 8460 file
  * name, and the message that would have been mailed as <queue ID>.eml,
  * addressed to the first mailto: address of the record (or postmaster
- * of the report domain). Each is written to a hidden temporary file in
+ * of the report domain) and DKIM-signed like a mailed one. Each is written to a hidden temporary file in
  * DIR, fsync'ed and renamed into place, so a reader of DIR never finds
  * a partial file. A repeated delivery of the same report replaces its
  * files. DIR must exist already: a missing directory defers the
@@ -86,7 +86,7 @@ void transport_file(const struct delivery *delivery, const char *uri,
 		    struct attempt *attempt)
 {
 	const char *dir = uri + strlen("file:");
-	struct strbuf to, message, error, name;
+	struct strbuf to, message, name;
 	struct stat st;
 
 	strbuf_reset(&attempt->relay);
@@ -110,16 +110,10 @@ void transport_file(const struct delivery *delivery, const char *uri,
 
 	strbuf_init(&to);
 	strbuf_init(&message);
-	strbuf_init(&error);
 	strbuf_init(&name);
 	report_mail_preview_to(delivery, &to);
-	strbuf_printf(&name, "%s.%u", attempt->queue_id, attempt->number);
-	if (report_mail_build(delivery, to.data, name.data, attempt->now,
-			      &message, &error) != 0) {
-		attempt_set(attempt, ATTEMPT_BOUNCED, "cannot build the "
-			    "message: %s", error.data);
+	if (transport_build_message(delivery, to.data, attempt, &message) != 0)
 		goto done;
-	}
 
 	/* report_mail_build() has checked that the file name is safe. */
 	if (write_file_atomic(dir, delivery->filename, delivery->payload,
@@ -128,7 +122,6 @@ void transport_file(const struct delivery *delivery, const char *uri,
 			    dir, delivery->filename, strerror(errno));
 		goto done;
 	}
-	strbuf_reset(&name);
 	strbuf_printf(&name, "%s.eml", attempt->queue_id);
 	if (write_file_atomic(dir, name.data, message.data, message.len) != 0) {
 		attempt_set(attempt, ATTEMPT_DEFERRED, "cannot write %s/%s: %s",
@@ -141,6 +134,5 @@ void transport_file(const struct delivery *delivery, const char *uri,
 done:
 	strbuf_free(&to);
 	strbuf_free(&message);
-	strbuf_free(&error);
 	strbuf_free(&name);
 }

@@ -2,25 +2,32 @@
  * mailer: deliver the queued reports of outgoing/ and deferred/, keep
  * their retry schedule, and expire old files from sent/.
  *
- * Wakeups: TRIGGER_WAKEUP (new work) scans outgoing/ and the deferred
- * deliveries that are due; TRIGGER_FLUSH retries every deferred delivery
- * now. Without a trigger the mailer scans every 60 seconds, or sooner
- * when a deferred delivery falls due. Deliveries run one at a time. A
- * stop request is honoured between two deliveries, so a stop can wait
- * for the timeouts of the session in progress.
+ * Wakeups: TRIGGER_WAKEUP (new work) scans outgoing/ and deferred/ for
+ * the deliveries that are due: next-attempt has come (the reporter
+ * spreads the first attempts of a day over delivery_spread this way).
+ * TRIGGER_FLUSH delivers every file of both directories now. Without a
+ * trigger the mailer scans every 60 seconds, or sooner when a delivery
+ * falls due. Up to delivery_concurrency deliveries run at a time, each
+ * in a child process (dispatch.h). A stop request waits a few seconds
+ * for them and then cuts them short.
  *
- * Security: the mailer runs as mail_owner once worker_jail() returns.
- * Delivery files are parsed by delivery_read(), and a file that fails
- * goes to corrupt/ with a warning. Values from a file reach a mail header or
- * an SMTP command only through the checks in report_mail.c and smtp.c.
- * The log never shows file contents, only IDs, destinations, replies and
- * errors.
+ * Security: before it drops privileges, the mailer reads the DKIM key,
+ * the SMTP AUTH password and the HTTPS CA certificates (keys.h). It runs
+ * as mail_owner once worker_jail() returns. Delivery files are parsed
+ * by delivery_read(), and a file that fails goes to corrupt/ with a
+ * warning. Values from a file reach a mail header, an SMTP command or
+ * an HTTP request only through the checks in report_mail.c, smtp.c and
+ * http_url.c. The log never shows file contents or passwords, only IDs,
+ * destinations, replies and errors.
  *
- * Parameters: relayhost, smtp_helo_name, smtp_connect_timeout,
- * smtp_timeout, smtp_tls_security_level, smtp_sasl_username,
- * report_sender, report_envelope_sender, delivery_redirect,
- * minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime,
- * sent_retention.
+ * Parameters: relayhost, sendmail_path, smtp_helo_name,
+ * smtp_connect_timeout, smtp_timeout, smtp_tls_security_level,
+ * smtp_sasl_username, smtp_sasl_password_file, report_sender,
+ * report_envelope_sender, report_bcc, delivery_redirect,
+ * delivery_concurrency, minimal_backoff_time, maximal_backoff_time,
+ * maximal_queue_lifetime, sent_retention, dkim_domain, dkim_selector,
+ * dkim_private_key, https_ca_file, https_verify, https_connect_timeout,
+ * https_timeout.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,9 +38,11 @@
 
 #include "config.h"
 #include "deliver.h"
-#include "delivery_file.h"
+#include "dispatch.h"
+#include "keys.h"
 #include "msg.h"
 #include "queue_file.h"
+#include "report_mail.h"
 #include "smtp.h"
 #include "trigger.h"
 #include "utc_time.h"
@@ -42,37 +51,90 @@
 
 #define SCAN_INTERVAL		60	/* seconds between scans */
 #define EXPIRE_INTERVAL		3600	/* seconds between sent/ expiry runs */
+#define RUNNING_WAIT_MS		1000	/* longest wait while delivering */
 
 static struct msg_rate scan_warnings = MSG_RATE_INIT("queue scan", 10, 3600);
 
-/* Check the settings a delivery needs. At start an invalid relayhost
- * is fatal. After a reload it is a warning, and mail deliveries defer. */
-static void check_settings(bool starting)
+/* Report a setting that cannot work: fatal at start, a warning after a
+ * reload, when the deliveries that need it defer. */
+static void setting_problem(bool starting, const char *problem,
+			    const char *consequence)
+{
+	if (starting)
+		msg_fatal("%s in %s/main.cf", problem, config_directory());
+	msg_warn("%s in %s/main.cf; %s", problem, config_directory(),
+		 consequence);
+}
+
+static void check_relay(bool starting)
 {
 	struct smtp_relay relay;
 	struct strbuf error;
 
 	strbuf_init(&error);
+	if (smtp_relay_parse(config_str("relayhost"), &relay, &error) == 0) {
+		smtp_relay_free(&relay);
+	} else {
+		strbuf_puts(&error, "; fix relayhost");
+		setting_problem(starting, error.data, "mail deliveries are "
+				"deferred until it is fixed");
+	}
+	strbuf_free(&error);
+}
+
+static void check_mail_settings(bool starting)
+{
+	const char *sendmail = config_str("sendmail_path");
+	const char *bcc = config_str("report_bcc");
+	enum smtp_tls_level level;
+	struct strbuf problem, uri, address;
+
+	strbuf_init(&problem);
+	if (smtp_tls_level_parse(config_str("smtp_tls_security_level"),
+				 &level) != 0) {
+		strbuf_printf(&problem, "invalid smtp_tls_security_level "
+			      "\"%s\"; use none, may or encrypt",
+			      config_str("smtp_tls_security_level"));
+		setting_problem(starting, problem.data, "mail deliveries are "
+				"deferred until it is fixed");
+	}
+	if (sendmail[0] != '\0' && (sendmail[0] != '/'
+				    || access(sendmail, X_OK) != 0)) {
+		strbuf_reset(&problem);
+		strbuf_printf(&problem, "sendmail_path \"%s\" is not an "
+			      "absolute path of an executable program",
+			      sendmail);
+		setting_problem(starting, problem.data, "mail deliveries are "
+				"deferred until it is fixed");
+	}
+	if (bcc[0] != '\0') {
+		strbuf_init(&uri);
+		strbuf_init(&address);
+		strbuf_printf(&uri, "mailto:%s", bcc);
+		strbuf_reset(&problem);
+		strbuf_puts(&problem, "invalid report_bcc: ");
+		if (report_mail_address(uri.data, &address, &problem) != 0)
+			setting_problem(starting, problem.data,
+					"no copies are sent");
+		strbuf_free(&uri);
+		strbuf_free(&address);
+	}
+	strbuf_free(&problem);
+}
+
+/* Check the settings a delivery needs. At start a problem is fatal.
+ * After a reload it is a warning, and the deliveries concerned defer. */
+static void check_settings(bool starting)
+{
+	struct strbuf error;
+
+	strbuf_init(&error);
 	if (config_check_required(&error) != 0)
 		msg_fatal("%s", error.data);
-	if (smtp_relay_parse(config_str("relayhost"), &relay, &error) == 0)
-		smtp_relay_free(&relay);
-	else if (starting)
-		msg_fatal("%s; fix relayhost in %s/main.cf", error.data,
-			  config_directory());
-	else
-		msg_warn("%s; mail deliveries are deferred until relayhost "
-			 "is fixed", error.data);
 	strbuf_free(&error);
-
-	/* TODO: the sendmail program and report_bcc copies are not
-	 * implemented yet, so a warning replaces silently ignoring them. */
-	if (config_str("sendmail_path")[0] != '\0')
-		msg_warn("sendmail_path is not implemented in this version "
-			 "and is ignored; reports go by SMTP to relayhost");
-	if (config_str("report_bcc")[0] != '\0')
-		msg_warn("report_bcc is not implemented in this version and "
-			 "is ignored; no copies are sent");
+	if (config_str("sendmail_path")[0] == '\0')
+		check_relay(starting);
+	check_mail_settings(starting);
 }
 
 /* Remove the temporary files that an earlier mailer left in tmp/. */
@@ -104,39 +166,19 @@ static void remove_stale_temp_files(void)
 			 "%s/", removed, QUEUE_TMP);
 }
 
-/* Read dir/id. A file that is not a valid delivery goes to corrupt/.
- * One that has disappeared (deleted by the admin) is skipped. */
-static int read_delivery(const char *dir, const char *id,
-			 struct delivery *delivery,
-			 struct mailer_counts *counts)
+static void note_due(time_t *next_due, time_t when)
 {
-	char *path = xasprintf("%s/%s", dir, id);
-	struct strbuf error;
-	int status;
-
-	strbuf_init(&error);
-	status = delivery_read(path, delivery, &error);
-	if (status != 0 && access(path, F_OK) == 0) {
-		msg_warn("%s: invalid delivery file %s: %s; moving it to %s/",
-			 id, path, error.data, QUEUE_CORRUPT);
-		if (queue_move(dir, id, QUEUE_CORRUPT) == 0)
-			counts->corrupt++;
-		else if (msg_rate_allow(&scan_warnings))
-			msg_error("%s: cannot move %s to %s/: %s", id, path,
-				  QUEUE_CORRUPT, strerror(errno));
-	}
-	strbuf_free(&error);
-	free(path);
-	return status;
+	if (when != 0 && (*next_due == 0 || when < *next_due))
+		*next_due = when;
 }
 
 /*
- * Deliver the files of dir: all of them, or with only_due those whose
- * next attempt has come. The earliest next attempt still to come is
- * kept in next_due (0 when there is none).
+ * Start the deliveries of dir: all files, or without all only those
+ * whose next attempt has come. The earliest next attempt still to come
+ * is kept in next_due. Files already being delivered are skipped.
  */
-static void scan_directory(const char *dir, bool only_due, time_t *next_due,
-			   struct mailer_counts *counts)
+static void scan_directory(struct dispatcher *pool, const char *dir, bool all,
+			   time_t *next_due)
 {
 	char **names;
 	size_t count, i;
@@ -148,6 +190,8 @@ static void scan_directory(const char *dir, bool only_due, time_t *next_due,
 	}
 	for (i = 0; i < count && !worker_stop; i++) {
 		struct delivery delivery;
+		enum deliver_result failure;
+		time_t next_attempt;
 
 		if (!queue_id_valid(names[i])) {
 			if (msg_rate_allow(&scan_warnings))
@@ -155,19 +199,20 @@ static void scan_directory(const char *dir, bool only_due, time_t *next_due,
 					 "queue ID", dir, names[i]);
 			continue;
 		}
-		if (read_delivery(dir, names[i], &delivery, counts) != 0)
+		if (dispatch_busy(pool, names[i]))
 			continue;
-		if (only_due && delivery.next_attempt > utc_now()) {
-			if (*next_due == 0 || delivery.next_attempt < *next_due)
-				*next_due = delivery.next_attempt;
-			delivery_free(&delivery);
+		if (deliver_read(dir, names[i], &delivery, &failure) != 0) {
+			if (failure == DELIVER_CORRUPT)
+				pool->counts.corrupt++;
 			continue;
 		}
-		deliver_once(&delivery, dir, names[i], counts);
-		if (delivery.next_attempt != 0
-		    && (*next_due == 0 || delivery.next_attempt < *next_due))
-			*next_due = delivery.next_attempt;
+		next_attempt = delivery.next_attempt;
 		delivery_free(&delivery);
+		if (!all && next_attempt > utc_now()) {
+			note_due(next_due, next_attempt);
+			continue;
+		}
+		dispatch_start(pool, dir, names[i]);
 	}
 	queue_list_free(names, count);
 }
@@ -210,16 +255,31 @@ static void expire_sent(void)
 			 QUEUE_SENT);
 }
 
-/* Milliseconds to wait before the next scan. */
-static int scan_wait(time_t next_due)
+/* Milliseconds to wait before the next scan: until next_due, at most
+ * until SCAN_INTERVAL after the last scan. */
+static int scan_wait(time_t next_due, time_t last_scan)
 {
 	time_t now = utc_now();
+	time_t next = last_scan + SCAN_INTERVAL;
 
-	if (next_due == 0 || next_due - now >= SCAN_INTERVAL)
-		return SCAN_INTERVAL * 1000;
-	if (next_due <= now)
+	if (next_due != 0 && next_due < next)
+		next = next_due;
+	if (next <= now)
 		return 0;
-	return (int)(next_due - now) * 1000;
+	return (int)(next - now) * 1000;
+}
+
+/* Milliseconds to wait for a trigger. SIGCHLD ends the wait when a
+ * delivery ends, but one that ends just before the wait starts is only
+ * seen at the next wakeup, so the wait is short while any is running. */
+static int wait_time(const struct dispatcher *pool, time_t next_due,
+		     time_t last_scan)
+{
+	int wait = scan_wait(next_due, last_scan);
+
+	if (pool->running > 0 && wait > RUNNING_WAIT_MS)
+		return RUNNING_WAIT_MS;
+	return wait;
 }
 
 static void report_status(struct worker *worker,
@@ -235,56 +295,89 @@ static void report_status(struct worker *worker,
 		      counts->corrupt);
 }
 
-static void run(struct worker *worker)
+static void run(struct worker *worker, struct dispatcher *pool,
+		const struct mailer_keys *keys)
 {
-	struct mailer_counts counts;
-	bool flush = false;
+	bool scan = true, flush = false;
+	time_t next_due = 0, last_scan = 0;
 	char codes[8];
 
-	memset(&counts, 0, sizeof(counts));
 	while (!worker_stop) {
-		time_t next_due = 0;
-
 		if (worker_reload) {
 			worker_reload_config(worker);
 			check_settings(false);
+			keys_check_reload(keys);
 		}
 
-		/* deferred/ first, so that a flush does not retry at once
-		 * what this pass has just deferred from outgoing/. */
-		if (flush)
-			msg_info("flush: retrying every deferred delivery now");
-		scan_directory(QUEUE_DEFERRED, !flush, &next_due, &counts);
+		/* Deliveries deferred since the last scan may fall due
+		 * before anything the scan saw. */
+		dispatch_reap(pool);
+		note_due(&next_due, pool->next_due);
+		pool->next_due = 0;
 
-		/* TODO: honour next-attempt in outgoing/ too once the
-		 * reporter spreads first deliveries over delivery_spread. */
-		scan_directory(QUEUE_OUTGOING, false, &next_due, &counts);
+		if (scan || (next_due != 0 && next_due <= utc_now())
+		    || utc_now() - last_scan >= SCAN_INTERVAL) {
+			if (flush)
+				msg_info("flush: delivering every queued "
+					 "report now");
+			next_due = 0;
+			last_scan = utc_now();
+			scan_directory(pool, QUEUE_DEFERRED, flush, &next_due);
+			scan_directory(pool, QUEUE_OUTGOING, flush, &next_due);
+			scan = flush = false;
+		}
 		expire_sent();
-		report_status(worker, &counts);
+		report_status(worker, &pool->counts);
 
-		flush = false;
-		if (worker_wait(worker, scan_wait(next_due), codes,
-				sizeof(codes)) > 0)
+		if (worker_wait(worker, wait_time(pool, next_due, last_scan),
+				codes, sizeof(codes)) > 0) {
+			scan = true;
 			flush = strchr(codes, TRIGGER_FLUSH) != NULL;
+		}
 	}
+	dispatch_stop(pool);
+	report_status(worker, &pool->counts);
+}
+
+static void load_keys(struct mailer_keys *keys)
+{
+	struct strbuf error;
+
+	strbuf_init(&error);
+	if (keys_load(keys, &error) != 0)
+		msg_fatal("%s", error.data);
+	strbuf_free(&error);
 }
 
 int main(int argc, char **argv)
 {
 	struct worker worker;
+	struct mailer_keys keys;
+	struct dispatcher pool;
 
 	worker_setup(&worker, argc, argv, "mailer");
 	check_settings(true);
+	load_keys(&keys);
 	worker_jail(&worker);
 	remove_stale_temp_files();
 	worker_listen(&worker);
+	dispatch_init(&pool, &keys);
+	dispatch_close_in_children(&pool, worker.trigger_fd);
+	dispatch_close_in_children(&pool, worker.status_fd);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-	msg_info("starting: relayhost %s%s%s", config_str("relayhost"),
+	msg_info("starting: %s %s%s%s, DKIM %s, delivery_concurrency %lld",
+		 config_str("sendmail_path")[0] != '\0' ? "sendmail_path"
+		 : "relayhost", config_str("sendmail_path")[0] != '\0'
+		 ? config_str("sendmail_path") : config_str("relayhost"),
 		 config_str("delivery_redirect")[0] != '\0'
 		 ? ", delivery_redirect " : "",
-		 config_str("delivery_redirect"));
+		 config_str("delivery_redirect"),
+		 keys.dkim != NULL ? "on" : "off",
+		 config_int("delivery_concurrency"));
 	worker_ready(&worker);
-	run(&worker);
+	run(&worker, &pool, &keys);
+	dispatch_free(&pool);
+	keys_free(&keys);
 	msg_info("stopping");
 	return 0;
 }

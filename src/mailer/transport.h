@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "delivery_file.h"
+#include "keys.h"
 #include "strbuf.h"
 
 enum attempt_status {
@@ -23,6 +24,7 @@ struct attempt {
 	const char *queue_id;
 	unsigned number;	/* 1 for the first attempt */
 	time_t now;		/* the suite's clock, utc_now() */
+	const struct mailer_keys *keys;
 	enum attempt_status status;
 	struct strbuf relay;	/* "host[address]:port", "file" or "none" */
 	struct strbuf reason;	/* the server's reply or the error */
@@ -30,11 +32,23 @@ struct attempt {
 
 void transport_mailto(const struct delivery *delivery, const char *uri,
 		      struct attempt *attempt);
+void transport_https(const struct delivery *delivery, const char *uri,
+		     struct attempt *attempt);
 void transport_file(const struct delivery *delivery, const char *uri,
 		    struct attempt *attempt);
 
 /* Set the outcome of an attempt with a printf-style reason. */
 void attempt_set(struct attempt *attempt, enum attempt_status status,
 		 const char *format, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Build the report message for to_address into message, DKIM-signed
+ * when a key is configured. Returns 0, or -1 with the outcome set in
+ * attempt (bounced for a report that cannot become a message, deferred
+ * when signing fails).
+ */
+int transport_build_message(const struct delivery *delivery,
+			    const char *to_address, struct attempt *attempt,
+			    struct strbuf *message);
 
 #endif

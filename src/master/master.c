@@ -229,10 +229,7 @@ static void event_loop(struct master *master, const sigset_t *wait_mask)
 static void master_free(struct master *master)
 {
 	master_services_free(master);
-	master_cf_free(&master->table);
-	free(master->config_dir);
-	free(master->daemon_dir);
-	free(master->socket_path);
+	master_config_free(master);
 	config_free();
 }
 

@@ -2,7 +2,8 @@
  * master: declarations shared by the modules of the master program.
  *
  * master.c		start-up, the event loop and shutdown
- * master_config.c	main.cf, master.cf and daemon_directory; reload
+ * master_config.c	main.cf, master.cf, daemon_directory, service
+ *			accounts; reload
  * master_queue.c	queue directories, wakeup FIFOs, pid lock
  * master_socket.c	the receiver socket
  * master_service.c	starting, watching and restarting children
@@ -61,12 +62,16 @@ struct master {
 	char *daemon_dir;
 	char *queue_dir;	/* the one in use; changes need a restart */
 	char *socket_path;	/* the one in use; changes need a restart */
+	char *mail_owner;	/* the one in use; changes need a restart */
+	char **worker_config;	/* "name=value" of every parameter that the
+				 * workers read, as they started with it */
+	size_t worker_config_count;
 	struct master_cf table;	/* the master.cf in use */
 	bool foreground;
 	bool log_to_stderr;
 	bool privileged;	/* running as root: change owners */
 	uid_t owner_uid;	/* mail_owner, when privileged */
-	gid_t owner_gid;
+	gid_t owner_gid;	/* its primary group: the suite's group */
 
 	int socket_fd;
 	int pid_fd;
@@ -94,8 +99,11 @@ long long master_now(void);
 /* master_config.c */
 void master_config_load(struct master *master, const char *config_dir);
 void master_config_reload(struct master *master);
+void master_config_free(struct master *master);
 void master_resolve_owner(struct master *master);
 void master_open_log(struct master *master);
+const char *master_fixed_option(const struct master *master,
+				const char *name);
 
 /* master_queue.c */
 int master_make_dirs(const char *path, mode_t mode);
@@ -112,7 +120,7 @@ void master_socket_remove(struct master *master);
 
 /* master_service.c */
 void master_services_init(struct master *master);
-void master_services_update(struct master *master);
+void master_services_update(struct master *master, bool restart_all);
 void master_services_run(struct master *master, long long now);
 void master_services_reap(struct master *master);
 void master_services_read_status(struct master *master,

@@ -2,11 +2,27 @@
  * master_queue: the queue directory, its subdirectories, the wakeup FIFOs
  * and the pid lock.
  *
- * Missing directories are created with mode 0700; when the master runs as
- * root they are given to mail_owner, except pid/, which holds the lock
- * and stays root's. Directories that exist are left as they are.
- * NOTE: a directory with the wrong owner or mode is not repaired here;
- * a checking command that compares the queue against a manifest would.
+ * Layout (the same as conf/tlsrptd-files, which "tlsrptd check" reads):
+ *
+ *	queue_directory			root		0755
+ *	tmp/ incoming/ corrupt/		mail_owner	1770
+ *	private/			mail_owner	0710
+ *	pid/				root		0755
+ *	every other subdirectory	mail_owner	0700
+ *	private/SERVICE (FIFO)		mail_owner	0620
+ *
+ * The group of everything mail_owner owns is mail_owner's primary group,
+ * the suite's group. The receiver runs as an account of its own in that
+ * group: it can write its batches through tmp/ into incoming/ and its
+ * rejected datagrams into corrupt/, and send the aggregator its wakeup,
+ * but it cannot open any other directory, such as outgoing/. The sticky
+ * bit keeps the accounts from removing each other's files in the shared
+ * directories. Every other service runs as mail_owner.
+ *
+ * The master creates what is missing. When an existing directory has
+ * another owner or mode it logs a warning and leaves it: "tlsrptd check
+ * -f" repairs the layout. Started by an ordinary user, everything belongs
+ * to that user, with the same modes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,11 +37,32 @@
 #include "trigger.h"
 #include "xalloc.h"
 
-static const char *const queue_subdirs[] = {
-	QUEUE_TMP, QUEUE_INCOMING, QUEUE_CORRUPT, QUEUE_OUTGOING,
-	QUEUE_DEFERRED, QUEUE_HOLD, QUEUE_SENT, QUEUE_FAILED, QUEUE_DB,
-	QUEUE_DAYS, QUEUE_REQUESTS, QUEUE_EXPORT, QUEUE_PID, QUEUE_PRIVATE,
+#define FIFO_MODE	0620
+
+struct queue_dir {
+	const char *path;	/* relative to the queue directory */
+	bool root_owned;	/* else mail_owner's */
+	mode_t mode;
 };
+
+static const struct queue_dir queue_dirs[] = {
+	{QUEUE_TMP, false, 01770},
+	{QUEUE_INCOMING, false, 01770},
+	{QUEUE_CORRUPT, false, 01770},
+	{QUEUE_OUTGOING, false, 0700},
+	{QUEUE_DEFERRED, false, 0700},
+	{QUEUE_HOLD, false, 0700},
+	{QUEUE_SENT, false, 0700},
+	{QUEUE_FAILED, false, 0700},
+	{QUEUE_DB, false, 0700},
+	{QUEUE_DAYS, false, 0700},
+	{QUEUE_REQUESTS, false, 0700},
+	{QUEUE_EXPORT, false, 0700},
+	{QUEUE_PID, true, 0755},
+	{QUEUE_PRIVATE, false, 0710},
+};
+
+#define QUEUE_ROOT_MODE	0755
 
 /*
  * Create path and its missing parents with mode. Returns 1 when path was
@@ -65,6 +102,7 @@ int master_make_dirs(const char *path, mode_t mode)
 	return 1;
 }
 
+/* Give a new path to mail_owner and the suite's group, when root. */
 static void give_to_owner(struct master *master, const char *path)
 {
 	if (!master->privileged)
@@ -74,36 +112,66 @@ static void give_to_owner(struct master *master, const char *path)
 			  path, strerror(errno));
 }
 
+/* Warn when an existing directory differs from the layout. */
+static void check_existing(const struct master *master, const char *full_path,
+			   const char *path, const struct queue_dir *layout)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return;
+	if ((st.st_mode & 07777) != layout->mode)
+		msg_warn("directory %s has mode %04o, expected %04o; run "
+			 "\"tlsrptd check -f\" to repair the queue",
+			 full_path, (unsigned)(st.st_mode & 07777),
+			 (unsigned)layout->mode);
+	if (!master->privileged)
+		return;
+	if (layout->root_owned ? st.st_uid != 0
+	    : st.st_uid != master->owner_uid || st.st_gid != master->owner_gid)
+		msg_warn("directory %s is owned by %ld:%ld, expected %s; run "
+			 "\"tlsrptd check -f\" to repair the queue", full_path,
+			 (long)st.st_uid, (long)st.st_gid,
+			 layout->root_owned ? "root" : "mail_owner and its group");
+}
+
 /* Create one directory; path is relative to the queue, or the queue. */
 static void make_queue_dir(struct master *master, const char *path,
-			   bool for_owner)
+			   const struct queue_dir *layout)
 {
-	int created = master_make_dirs(path, 0700);
+	int created = master_make_dirs(path, layout->mode);
 	const char *separator = path[0] == '/' ? "" : "/";
 	const char *base = path[0] == '/' ? "" : master->queue_dir;
+	char *full_path = xasprintf("%s%s%s", base, separator, path);
 
 	if (created < 0)
-		msg_fatal("cannot create directory %s%s%s: %s", base,
-			  separator, path, strerror(errno));
-	if (created == 0)
-		return;
-	if (for_owner)
-		give_to_owner(master, path);
-	msg_info("created directory %s%s%s", base, separator, path);
+		msg_fatal("cannot create directory %s: %s", full_path,
+			  strerror(errno));
+	if (created == 0) {
+		check_existing(master, full_path, path, layout);
+	} else {
+		if (!layout->root_owned)
+			give_to_owner(master, path);
+		msg_info("created directory %s", full_path);
+	}
+	free(full_path);
 }
 
 /* Create the queue directory and its subdirectories, then change into it. */
 void master_queue_create(struct master *master)
 {
+	const struct queue_dir root = { master->queue_dir, true,
+					QUEUE_ROOT_MODE };
+	const struct queue_dir *layout = &root;
 	size_t i;
 
-	make_queue_dir(master, master->queue_dir, true);
+	/* Started by an ordinary user, the user owns the queue directory. */
+	make_queue_dir(master, master->queue_dir, layout);
 	if (chdir(master->queue_dir) != 0)
 		msg_fatal("cannot change to queue_directory %s: %s",
 			  master->queue_dir, strerror(errno));
-	for (i = 0; i < sizeof(queue_subdirs) / sizeof(queue_subdirs[0]); i++)
-		make_queue_dir(master, queue_subdirs[i],
-			       strcmp(queue_subdirs[i], QUEUE_PID) != 0);
+	for (i = 0; i < sizeof(queue_dirs) / sizeof(queue_dirs[0]); i++)
+		make_queue_dir(master, queue_dirs[i].path, &queue_dirs[i]);
 }
 
 /* A wakeup FIFO private/SERVICE for every unix service. */
@@ -122,6 +190,12 @@ void master_fifos_create(struct master *master)
 			msg_fatal("cannot create wakeup FIFO %s/%s: %s",
 				  master->queue_dir, path, strerror(errno));
 		give_to_owner(master, path);
+
+		/* The suite's group may send wakeups: the receiver does. */
+		if (chmod(path, FIFO_MODE) != 0)
+			msg_fatal("cannot set mode %04o on wakeup FIFO %s/%s: %s",
+				  FIFO_MODE, master->queue_dir, path,
+				  strerror(errno));
 		free(path);
 	}
 }

@@ -4,10 +4,12 @@
  * Each master.cf service runs one process, started as
  *
  *	daemon_directory/COMMAND -c CONFIG_DIR -n SERVICE -s STATUS_FD
- *		[-l SOCKET_FD] [-C] [-S] ARGS...
+ *		[-l SOCKET_FD] [-C] [-S] [-o queue_directory=DIR]
+ *		[-o mail_owner=NAME] ARGS...
  *
  * with -l for the dgram service only, -C when the chroot column is y,
- * and -S when the master logs to standard error. The child inherits the
+ * -S when the master logs to standard error, and the -o options when a
+ * reload changed values that only a restart applies (master_config.c). The child inherits the
  * write end of its own status pipe and, if it is the dgram service, the
  * receiver socket; every other descriptor of the master is close-on-exec.
  *
@@ -24,6 +26,10 @@
  *   signal.
  *
  * Stopping sends SIGTERM and, after service_stop_timeout, SIGKILL.
+ *
+ * Reload (master_services_update()): a service whose master.cf entry
+ * changed is stopped and started with the new entry, and so is every
+ * service when the caller asks for it; the others keep running.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +48,7 @@
 #define MIN_BACKOFF_MS	1000	/* least delay after a repeated crash */
 
 /* Options the master adds in front of the master.cf arguments. */
-#define MASTER_ARGS_MAX	11
+#define MASTER_ARGS_MAX	15
 
 static long long config_ms(const char *name)
 {
@@ -192,6 +198,20 @@ static _Noreturn void child_exec(struct master *master,
 		argv[argc++] = "-C";
 	if (master->log_to_stderr)
 		argv[argc++] = "-S";
+
+	/* Values that a reload changed but that only a restart applies;
+	 * master.cf's own -o options come later and still win. */
+	for (i = 0; i < 2; i++) {
+		static const char *const fixed[] = {
+			"queue_directory", "mail_owner"
+		};
+		const char *in_use = master_fixed_option(master, fixed[i]);
+
+		if (in_use == NULL)
+			continue;
+		argv[argc++] = "-o";
+		argv[argc++] = xasprintf("%s=%s", fixed[i], in_use);
+	}
 	for (i = 1; i < entry->argc; i++)
 		argv[argc++] = entry->argv[i];
 	argv[argc] = NULL;
@@ -584,11 +604,45 @@ size_t master_services_running(const struct master *master)
 	return running;
 }
 
+/* Stop a running service so that it starts again with its new entry,
+ * or start a stopped one at once. */
+static void service_restart(struct master *master, struct service *service,
+			    const struct master_cf_entry *entry, long long now)
+{
+	if (service->pending != NULL)
+		master_cf_entry_free(service->pending);
+	else
+		service->pending = xmalloc(sizeof(*service->pending));
+	master_cf_entry_copy(service->pending, entry);
+	if (service->pid != 0) {
+		service_stop(master, service, now);
+	} else {
+		service->state = SERVICE_WAITING;
+		service->next_start = now;
+		service->backoff = config_ms("service_restart_delay");
+	}
+}
+
+/* Take the new entry of a service that keeps running. */
+static void service_keep(struct service *service,
+			 const struct master_cf_entry *entry)
+{
+	if (service->pending != NULL) {
+		master_cf_entry_free(service->pending);
+		free(service->pending);
+		service->pending = NULL;
+	}
+	master_cf_entry_free(&service->entry);
+	master_cf_entry_copy(&service->entry, entry);
+}
+
 /*
- * Apply a reloaded master.cf: stop services that it no longer lists,
- * add new ones, and restart the others with their new entries.
+ * Apply a reloaded master.cf: stop services that it no longer lists, add
+ * new ones, and restart those whose entry changed, or all of them with
+ * restart_all. A service whose previous restart is still pending (it is
+ * stopping or waiting) takes the newest entry when it starts.
  */
-void master_services_update(struct master *master)
+void master_services_update(struct master *master, bool restart_all)
 {
 	long long now = master_now();
 	size_t i;
@@ -610,27 +664,26 @@ void master_services_update(struct master *master)
 	for (i = 0; i < master->table.count; i++) {
 		const struct master_cf_entry *entry = &master->table.entries[i];
 		struct service *service = find_by_name(master, entry->service);
+		const struct master_cf_entry *current;
 
 		if (service == NULL) {
 			msg_info("service %s: added", entry->service);
 			service_add(master, service_new(entry, now));
 			continue;
 		}
-
-		/* NOTE: every service restarts on reload, changed or not;
-		 * comparing the old and new entries would spare the others. */
 		service->removed = false;
-		if (service->pending != NULL)
-			master_cf_entry_free(service->pending);
-		else
-			service->pending = xmalloc(sizeof(*service->pending));
-		master_cf_entry_copy(service->pending, entry);
-		if (service->pid != 0) {
-			service_stop(master, service, now);
+		current = service->pending != NULL ? service->pending
+			: &service->entry;
+		if (restart_all) {
+			service_restart(master, service, entry, now);
+		} else if (!master_cf_entry_equal(current, entry)) {
+			msg_info("service %s: changed in master.cf; restarting "
+				 "it", entry->service);
+			service_restart(master, service, entry, now);
+		} else if (service->pending != NULL) {
+			/* Restart already under way: leave it alone. */
 		} else {
-			service->state = SERVICE_WAITING;
-			service->next_start = now;
-			service->backoff = config_ms("service_restart_delay");
+			service_keep(service, entry);
 		}
 	}
 	master_status_changed(master);

@@ -20,7 +20,7 @@
 
 #define COMMITTER_IDLE_MS 1000 /* longest sleep without work */
 #define SPARE_RETRY_MS 1000    /* after a failed pre-open */
-#define STATUS_LINE_MAX 512
+#define STATUS_INTERVAL_MS 1000 /* between status lines to the master */
 
 /* Work that one round of the commit thread takes over from the shared
  * state. */
@@ -248,6 +248,15 @@ static void reload(struct committer *committer)
 	committer->store.file_limit = config_int("receiver_corrupt_limit");
 	committer->store.size_limit = config_size("receiver_corrupt_size_"
 						  "limit");
+
+	/* User names are resolved before the privileges are dropped, so a
+	 * new list needs a new receiver. */
+	if (strcmp(config_str("receiver_authorized_users"),
+		   committer->settings->authorized_value) != 0)
+		msg_warn("receiver_authorized_users changed; the running "
+			 "receiver keeps \"%s\" until it is restarted (tlsrptd "
+			 "stop, then tlsrptd start)",
+			 committer->settings->authorized_value);
 }
 
 /* Pre-open the next batch; returns false if that failed. */
@@ -269,17 +278,31 @@ static bool open_spare(struct committer *committer)
 	return true;
 }
 
-static void announce_batches(struct committer *committer)
+static void wake_aggregator(struct committer *committer)
 {
-	char line[STATUS_LINE_MAX];
-
 	if (trigger_send("aggregator", TRIGGER_WAKEUP) != 0 &&
 	    msg_rate_allow(&committer->trigger_rate))
 		msg_warn("cannot wake the aggregator through %s/aggregator: "
 			 "%s; it finds new batches at its next periodic scan",
 			 QUEUE_PRIVATE, strerror(errno));
+}
+
+/* Send the counters to the master when they changed, at most once per
+ * STATUS_INTERVAL_MS. A round starts at least every COMMITTER_IDLE_MS, so
+ * a change is sent within about two seconds. */
+static void report_status(struct committer *committer)
+{
+	char line[COUNTERS_LINE_MAX];
+	long long now = monotonic_ms();
+
+	if (now - committer->status_sent_ms < STATUS_INTERVAL_MS)
+		return;
 	counters_format(committer->counters, line, sizeof(line));
+	if (strcmp(line, committer->status_line) == 0)
+		return;
 	worker_status(committer->worker, "%s", line);
+	memcpy(committer->status_line, line, sizeof(line));
+	committer->status_sent_ms = now;
 }
 
 static void discard_spare(struct committer *committer)
@@ -313,7 +336,7 @@ static void *run(void *context)
 		if (round.reload)
 			reload(committer);
 		if (commit_batches(committer, round.closed) > 0)
-			announce_batches(committer);
+			wake_aggregator(committer);
 		save_corrupt(committer, round.corrupt);
 		if (round.corrupt_overflow > 0 &&
 		    msg_rate_allow(&committer->overflow_rate))
@@ -321,6 +344,7 @@ static void *run(void *context)
 				 "queue of datagrams waiting to be written to "
 				 "%s/ was full",
 				 round.corrupt_overflow, QUEUE_CORRUPT);
+		report_status(committer);
 
 		/* The receive loop hands in its last batch before it sets
 		 * stopping, so this round has taken everything. */

@@ -28,6 +28,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "authorized_users.h"
 #include "batch_file.h"
 #include "corrupt.h"
 #include "counters.h"
@@ -37,11 +38,14 @@
 #define COMMITTER_MAX_CORRUPT 256
 #define COMMITTER_MAX_CORRUPT_BYTES (1024 * 1024)
 
-/* Parameters the receive loop reads; the commit thread sets them at
- * start and after a reload. */
+/* Parameters the receive loop reads. The commit thread sets the batch
+ * ones at start and after a reload; the authorized users are resolved
+ * once, at start. */
 struct receiver_settings {
 	atomic_llong batch_interval_ms;
 	atomic_llong batch_size;
+	struct authorized_users authorized;
+	char *authorized_value; /* receiver_authorized_users at start */
 };
 
 /* A batch file and its state in the receive loop. */
@@ -77,6 +81,8 @@ struct committer {
 	struct msg_rate overflow_rate;
 	struct msg_rate trigger_rate;
 	struct msg_rate spare_rate;
+	char status_line[COUNTERS_LINE_MAX]; /* the last one sent */
+	long long status_sent_ms;
 };
 
 struct open_batch *open_batch_create(void);

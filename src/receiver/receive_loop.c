@@ -8,8 +8,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "datagram.h"
+#include "json_arena.h"
 #include "monotonic.h"
 #include "receive_loop.h"
 #include "utc_time.h"
@@ -18,42 +20,13 @@
 #define MAX_GROUPS 32	  /* recvmmsg() calls before signals are checked */
 #define CLOSE_RETRY_MS 20 /* wait before asking again for a spare batch */
 
-void receive_loop_init(struct receive_loop *loop, int fd,
-		       struct committer *committer,
-		       struct receiver_counters *counters,
-		       struct receiver_settings *settings,
-		       struct open_batch *first_batch)
-{
-	struct msg_rate mismatch_rate = MSG_RATE_INIT("failure-details count "
-						      "mismatch",
-						      10, 60);
-	struct msg_rate write_rate = MSG_RATE_INIT("cannot write batch", 1, 60);
-	struct msg_rate behind_rate =
-	    MSG_RATE_INIT("commit thread behind", 1, 60);
-
-	memset(loop, 0, sizeof(*loop));
-	loop->fd = fd;
-	loop->committer = committer;
-	loop->counters = counters;
-	loop->settings = settings;
-	loop->batch = first_batch;
-	loop->mismatch_rate = mismatch_rate;
-	loop->write_rate = write_rate;
-	loop->behind_rate = behind_rate;
-	loop->messages = xcalloc(RECEIVE_GROUP, sizeof(*loop->messages));
-	loop->vectors = xcalloc(RECEIVE_GROUP, sizeof(*loop->vectors));
-	loop->data = xmalloc((size_t)RECEIVE_GROUP * DATAGRAM_MAX_SIZE);
-	loop->control_len = CMSG_SPACE(sizeof(struct ucred));
-	loop->control = xmalloc(RECEIVE_GROUP * loop->control_len);
-	strbuf_init(&loop->reason);
-}
-
-/* Reset what recvmmsg() changed in the previous call. */
-static void prepare_group(struct receive_loop *loop)
+/* Reset the first count message headers, the ones that the previous
+ * recvmmsg() call filled; the kernel leaves the others as they were. */
+static void prepare_group(struct receive_loop *loop, size_t count)
 {
 	size_t i;
 
-	for (i = 0; i < RECEIVE_GROUP; i++) {
+	for (i = 0; i < count; i++) {
 		struct msghdr *header = &loop->messages[i].msg_hdr;
 
 		loop->vectors[i].iov_base =
@@ -68,23 +41,79 @@ static void prepare_group(struct receive_loop *loop)
 	}
 }
 
+void receive_loop_init(struct receive_loop *loop, int fd,
+		       struct committer *committer,
+		       struct receiver_counters *counters,
+		       struct receiver_settings *settings,
+		       struct open_batch *first_batch)
+{
+	struct msg_rate mismatch_rate = MSG_RATE_INIT("failure-details count "
+						      "mismatch",
+						      10, 60);
+	struct msg_rate write_rate = MSG_RATE_INIT("cannot write batch", 1, 60);
+	struct msg_rate behind_rate =
+	    MSG_RATE_INIT("commit thread behind", 1, 60);
+	struct msg_rate unauthorized_rate =
+	    MSG_RATE_INIT("rejected datagram from unauthorized uid", 10, 60);
+
+	memset(loop, 0, sizeof(*loop));
+	loop->fd = fd;
+	loop->committer = committer;
+	loop->counters = counters;
+	loop->settings = settings;
+	loop->batch = first_batch;
+	loop->mismatch_rate = mismatch_rate;
+	loop->write_rate = write_rate;
+	loop->behind_rate = behind_rate;
+	loop->unauthorized_rate = unauthorized_rate;
+	loop->messages = xcalloc(RECEIVE_GROUP, sizeof(*loop->messages));
+	loop->vectors = xcalloc(RECEIVE_GROUP, sizeof(*loop->vectors));
+	loop->data = xmalloc((size_t)RECEIVE_GROUP * DATAGRAM_MAX_SIZE);
+	loop->control_len = CMSG_SPACE(sizeof(struct ucred));
+	loop->control = xmalloc(RECEIVE_GROUP * loop->control_len);
+	loop->line = xmalloc(DATAGRAM_MAX_SIZE);
+	prepare_group(loop, RECEIVE_GROUP);
+	loop->filled = 0;
+	strbuf_init(&loop->reason);
+	json_arena_install();
+}
+
+/* Close file descriptors that a sender passed with SCM_RIGHTS: the
+ * receiver never uses them, and keeping them would leak. */
+static void close_passed_fds(const struct cmsghdr *cmsg)
+{
+	size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		int fd;
+
+		memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(fd));
+		close(fd);
+	}
+}
+
 /* Return the sender's uid from SCM_CREDENTIALS, or -1. */
 static long long peer_uid(struct msghdr *header)
 {
 	struct cmsghdr *cmsg;
 	struct ucred credentials;
+	long long uid = -1;
 
 	for (cmsg = CMSG_FIRSTHDR(header); cmsg != NULL;
 	     cmsg = CMSG_NXTHDR(header, cmsg)) {
-		if (cmsg->cmsg_level == SOL_SOCKET &&
-		    cmsg->cmsg_type == SCM_CREDENTIALS &&
+		if (cmsg->cmsg_level != SOL_SOCKET)
+			continue;
+		if (cmsg->cmsg_type == SCM_CREDENTIALS &&
 		    cmsg->cmsg_len >= CMSG_LEN(sizeof(credentials))) {
 			memcpy(&credentials, CMSG_DATA(cmsg),
 			       sizeof(credentials));
-			return (long long)credentials.uid;
+			uid = (long long)credentials.uid;
+		} else if (cmsg->cmsg_type == SCM_RIGHTS) {
+			close_passed_fds(cmsg);
 		}
 	}
-	return -1;
+	return uid;
 }
 
 static void note_write_failure(struct receive_loop *loop)
@@ -163,18 +192,40 @@ int receive_loop_timeout_ms(const struct receive_loop *loop)
 	return remaining > 1000000 ? 1000000 : (int)remaining;
 }
 
-static void reject(struct receive_loop *loop, time_t now, long long uid,
-		   size_t size, const void *data, size_t data_len)
+static void reject(struct receive_loop *loop, enum datagram_error error,
+		   time_t now, long long uid, size_t size, const void *data,
+		   size_t data_len)
 {
 	struct corrupt_datagram *datagram;
 
 	counter_add(&loop->counters->rejected, 1);
+	counter_add(&loop->counters->rejected_class[error], 1);
 	datagram = corrupt_datagram_new(now, uid, size, data, data_len,
 					loop->reason.data);
 	if (!committer_queue_corrupt(loop->committer, datagram)) {
 		corrupt_datagram_free(datagram);
 		counter_add(&loop->counters->corrupt_dropped, 1);
 	}
+}
+
+/* Count and log a datagram from a sender that receiver_authorized_users
+ * does not admit. It is not saved in corrupt/: nothing is wrong with it,
+ * and a local user who may not send must not fill corrupt/ either. */
+static void reject_unauthorized(struct receive_loop *loop, long long uid,
+				size_t size)
+{
+	counter_add(&loop->counters->rejected, 1);
+	counter_add(&loop->counters->unauthorized, 1);
+	if (!msg_rate_allow(&loop->unauthorized_rate))
+		return;
+	if (uid < 0)
+		msg_warn("rejected datagram of %zu bytes without sender "
+			 "credentials: receiver_authorized_users is set; not "
+			 "saved", size);
+	else
+		msg_warn("rejected datagram of %zu bytes from unauthorized uid "
+			 "%lld: not in receiver_authorized_users; not saved",
+			 size, uid);
 }
 
 /* Log each protocol version other than "1" once. */
@@ -217,14 +268,15 @@ static void note_count_mismatch(struct receive_loop *loop,
 		 policy->detail_count);
 }
 
-static void append(struct receive_loop *loop, time_t now, const char *json)
+static void append(struct receive_loop *loop, time_t now, const char *line,
+		   size_t len)
 {
 	struct open_batch *batch = loop->batch;
 	long long size = atomic_load(&loop->settings->batch_size);
 
 	if (batch->writer.count == 0)
 		loop->first_ms = monotonic_ms();
-	if (batch_writer_append(&batch->writer, now, json, strlen(json)) != 0)
+	if (batch_writer_append(&batch->writer, now, line, len) != 0)
 		note_write_failure(loop);
 	if (batch->writer.count >= (unsigned long long)size)
 		close_batch(loop);
@@ -234,26 +286,22 @@ static void accept_or_reject(struct receive_loop *loop, time_t now,
 			     long long uid, const void *data, size_t size)
 {
 	struct datagram dg;
-	char *json;
 
 	strbuf_reset(&loop->reason);
 	if (datagram_parse(data, size, &dg, &loop->reason) != 0) {
+		enum datagram_error error = dg.error;
+
 		datagram_free(&dg);
-		reject(loop, now, uid, size, data, size);
+		json_arena_reset();
+		reject(loop, error, now, uid, size, data, size);
 		return;
 	}
 	note_version(loop, dg.version, uid);
 	note_count_mismatch(loop, &dg, uid);
-	json = datagram_to_json(&dg);
 	datagram_free(&dg);
-	if (json == NULL) {
-		strbuf_puts(&loop->reason, "cannot serialise the datagram as "
-					   "JSON (out of memory)");
-		reject(loop, now, uid, size, data, size);
-		return;
-	}
-	append(loop, now, json);
-	free(json);
+	json_arena_reset();
+
+	append(loop, now, datagram_line(data, size, loop->line), size);
 	counter_add(&loop->counters->accepted, 1);
 }
 
@@ -266,6 +314,10 @@ static void handle_datagram(struct receive_loop *loop, size_t index, time_t now)
 
 	counter_add(&loop->counters->received, 1);
 	counter_add(&loop->counters->bytes, size);
+	if (!authorized_users_admit(&loop->settings->authorized, uid)) {
+		reject_unauthorized(loop, uid, size);
+		return;
+	}
 
 	/* With MSG_TRUNC, Linux reports the datagram's real size. */
 	if ((message->msg_hdr.msg_flags & MSG_TRUNC) != 0 ||
@@ -277,7 +329,8 @@ static void handle_datagram(struct receive_loop *loop, size_t index, time_t now)
 		strbuf_reset(&loop->reason);
 		strbuf_printf(&loop->reason, "datagram larger than %d bytes",
 			      DATAGRAM_MAX_SIZE);
-		reject(loop, now, uid, size, data, data_len);
+		reject(loop, DATAGRAM_ERROR_SIZE, now, uid, size, data,
+		       data_len);
 		return;
 	}
 	accept_or_reject(loop, now, uid, data, size);
@@ -296,15 +349,18 @@ int receive_loop_drain(struct receive_loop *loop)
 		int count;
 		int i;
 
-		prepare_group(loop);
+		prepare_group(loop, loop->filled);
+		loop->filled = 0;
 		count = recvmmsg(loop->fd, loop->messages, RECEIVE_GROUP,
-				 MSG_DONTWAIT | MSG_TRUNC, NULL);
+				 MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC,
+				 NULL);
 		if (count < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK ||
 				       errno == EINTR
 				   ? 0
 				   : -1;
 
+		loop->filled = (size_t)count;
 		now = utc_now();
 		for (i = 0; i < count; i++)
 			handle_datagram(loop, (size_t)i, now);
@@ -328,5 +384,6 @@ void receive_loop_finish(struct receive_loop *loop)
 	free(loop->vectors);
 	free(loop->data);
 	free(loop->control);
+	free(loop->line);
 	strbuf_free(&loop->reason);
 }

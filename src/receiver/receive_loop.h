@@ -27,12 +27,12 @@
 
 #include "committer.h"
 #include "counters.h"
+#include "datagram.h"
 #include "msg.h"
 #include "strbuf.h"
 
 #define RECEIVE_GROUP 64	/* datagrams per recvmmsg() call */
 #define RECEIVE_MAX_VERSIONS 16 /* dpv values remembered for logging */
-#define RECEIVE_VERSION_LEN 16	/* longest dpv that datagram_parse takes */
 
 struct receive_loop {
 	int fd;
@@ -51,13 +51,16 @@ struct receive_loop {
 	unsigned char *data;
 	unsigned char *control;
 	size_t control_len;
+	size_t filled; /* messages the last recvmmsg() call filled */
+	char *line; /* the batch line of one datagram */
 
 	struct strbuf reason;
-	char versions[RECEIVE_MAX_VERSIONS][RECEIVE_VERSION_LEN + 1];
+	char versions[RECEIVE_MAX_VERSIONS][DATAGRAM_MAX_VERSION + 1];
 	size_t version_count;
 	struct msg_rate mismatch_rate;
 	struct msg_rate write_rate;
 	struct msg_rate behind_rate;
+	struct msg_rate unauthorized_rate;
 };
 
 void receive_loop_init(struct receive_loop *loop, int fd,

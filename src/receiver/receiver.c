@@ -19,21 +19,29 @@
  *	non-blocking sends fail while the loop stalls. The commit thread
  *	does the fsyncs, links, wakeups and corrupt files.
  *
+ *	The counters (received, accepted, rejected by reason, bytes and
+ *	more, listed in counters.h) go to the master as a status line at
+ *	most once a second. "tlsrptd status" shows the last one.
+ *
  *	SIGTERM commits the open batch and exits 0. SIGHUP reloads main.cf
- *	(batch and corrupt parameters; the socket buffer keeps its size).
+ *	(batch and corrupt parameters; the socket buffer keeps its size and
+ *	receiver_authorized_users its list until a restart).
  *
  * SECURITY
  *	This is the only process that reads input from other programs. It
  *	runs as mail_owner, has no network access and never trusts a
  *	datagram's size, nesting or content before datagram_parse() has
  *	checked it. Rejected datagrams are capped in count and bytes, and
- *	their log lines are rate-limited.
+ *	their log lines are rate-limited. With receiver_authorized_users
+ *	set, only datagrams whose sender uid (SCM_CREDENTIALS) is listed
+ *	are read any further; file descriptors passed with SCM_RIGHTS are
+ *	closed at once.
  *
  * CONFIGURATION PARAMETERS
  *	receiver_socket_buffer, receiver_batch_interval,
  *	receiver_batch_size, receiver_corrupt_limit,
- *	receiver_corrupt_size_limit, queue_directory, mail_owner,
- *	myhostname.
+ *	receiver_corrupt_size_limit, receiver_authorized_users (read at
+ *	start only), queue_directory, mail_owner, myhostname.
  *
  * BUGS
  *	An operating-system crash can lose the datagrams of the batch that
@@ -46,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authorized_users.h"
 #include "committer.h"
 #include "config.h"
 #include "counters.h"
@@ -56,8 +65,7 @@
 #include "recovery.h"
 #include "utc_time.h"
 #include "worker.h"
-
-#define STATUS_LINE_MAX 512
+#include "xalloc.h"
 
 static void tune_socket(int fd)
 {
@@ -74,6 +82,24 @@ static void tune_socket(int fd)
 		 "%llds, batch size %lld",
 		 granted, config_time("receiver_batch_interval"),
 		 config_int("receiver_batch_size"));
+}
+
+/* Resolve receiver_authorized_users while the password database is
+ * still reachable, before worker_jail() chroots or drops privileges. */
+static void resolve_authorized_users(struct receiver_settings *settings)
+{
+	const char *value = config_str("receiver_authorized_users");
+	struct strbuf error;
+
+	strbuf_init(&error);
+	if (authorized_users_parse(value, &settings->authorized, &error) != 0)
+		msg_fatal("%s", error.data);
+	strbuf_free(&error);
+	settings->authorized_value = xstrdup(value);
+	if (settings->authorized.count > 0)
+		msg_info("accepting datagrams only from the %zu users of "
+			 "receiver_authorized_users = %s",
+			 settings->authorized.count, value);
 }
 
 /* Block the stop and reload signals outside ppoll(), so that a signal
@@ -142,13 +168,15 @@ int main(int argc, char **argv)
 	struct committer committer;
 	struct open_batch *first_batch;
 	struct worker worker;
-	char line[STATUS_LINE_MAX];
+	char line[COUNTERS_LINE_MAX];
 	sigset_t wait_mask;
 	int status;
 
 	worker_setup(&worker, argc, argv, "receiver");
 	receiver_socket_check(worker.socket_fd);
 	tune_socket(worker.socket_fd);
+	memset(&settings, 0, sizeof(settings));
+	resolve_authorized_users(&settings);
 	worker_jail(&worker);
 	utc_now(); /* reads TLSRPTD_CLOCK_OFFSET before threads start */
 
@@ -173,5 +201,7 @@ int main(int argc, char **argv)
 	counters_format(&counters, line, sizeof(line));
 	worker_status(&worker, "%s", line);
 	msg_info("stopping: %s", line);
+	authorized_users_free(&settings.authorized);
+	free(settings.authorized_value);
 	return status;
 }

@@ -49,11 +49,51 @@ static time_t first_attempt_time(const struct delivery_plan *plan)
 	return plan->now + (time_t)arc4random_uniform((uint32_t)plan->spread);
 }
 
-static void remember(struct queued_deliveries *queued, const char *id)
+/* Open the scratch file for the IDs and unlink it at once, so that it
+ * disappears when closed. One left by a crash in between has the
+ * reporter's prefix, and the next start removes it. Returns 0, or -1
+ * with errno set. */
+int delivery_queue_start(struct queued_deliveries *queued)
 {
-	queued->ids = xreallocarray(queued->ids, queued->count + 1,
-				    sizeof(*queued->ids));
-	memcpy(queued->ids[queued->count++], id, QUEUE_ID_LEN + 1);
+	char path[] = QUEUE_TMP "/" QUEUE_OWNER ".ids.XXXXXX";
+	int fd = mkstemp(path);
+
+	queued->ids = NULL;
+	queued->count = 0;
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	queued->ids = fdopen(fd, "w+");
+	if (queued->ids == NULL) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void remove_delivery(const char *id)
+{
+	char *path = xasprintf("%s/%s", QUEUE_OUTGOING, id);
+
+	if (unlink(path) != 0 && errno != ENOENT)
+		msg_warn("%s: cannot remove %s after a failed queue run: %s",
+			 id, path, strerror(errno));
+	free(path);
+}
+
+/* Note a delivery written. If the ID cannot be noted, the delivery is
+ * taken back at once, because a later withdrawal could not find it. */
+static int remember(struct queued_deliveries *queued, const char *id)
+{
+	if (fprintf(queued->ids, "%s\n", id) < 0 || fflush(queued->ids) != 0) {
+		msg_error("%s: cannot note the queue ID in the %s/ scratch "
+			  "file: %s; removing the delivery", id, QUEUE_TMP,
+			  strerror(errno));
+		remove_delivery(id);
+		return -1;
+	}
+	queued->count++;
+	return 0;
 }
 
 static int write_delivery(const struct delivery_plan *plan,
@@ -88,7 +128,8 @@ static int write_delivery(const struct delivery_plan *plan,
 			  strerror(errno));
 		return -1;
 	}
-	remember(queued, id);
+	if (remember(queued, id) != 0)
+		return -1;
 	if (plan->redirect[0] != '\0')
 		msg_info("%s: report-id=%s, domain=%s, destination=%s, "
 			 "size=%zu, rua=%s (delivery_redirect)", id,
@@ -165,32 +206,41 @@ int delivery_queue_report(const struct delivery_plan *plan,
  * half-way, so that the next attempt does not queue them twice. */
 void delivery_queue_withdraw(struct queued_deliveries *queued)
 {
-	size_t i;
+	char id[QUEUE_ID_LEN + 2];
+	size_t removed = 0;
 
-	for (i = 0; i < queued->count; i++) {
-		char *path = xasprintf("%s/%s", QUEUE_OUTGOING,
-				       queued->ids[i]);
+	if (queued->ids == NULL || queued->count == 0)
+		return;
+	rewind(queued->ids);
+	while (fgets(id, sizeof(id), queued->ids) != NULL) {
+		char *path;
 
+		id[strcspn(id, "\n")] = '\0';
+		path = xasprintf("%s/%s", QUEUE_OUTGOING, id);
 		if (unlink(path) == 0)
 			msg_info("%s: removed; its summary file will be "
-				 "queued again", queued->ids[i]);
+				 "queued again", id);
 		else if (errno == ENOENT)
 			msg_warn("%s: already taken by the mailer; this "
 				 "report may be delivered twice, with the same "
-				 "report-id", queued->ids[i]);
+				 "report-id", id);
 		else
 			msg_warn("%s: cannot remove %s after a failed queue "
-				 "run: %s", queued->ids[i], path,
-				 strerror(errno));
+				 "run: %s", id, path, strerror(errno));
 		free(path);
+		removed++;
 	}
-	if (queued->count > 0)
-		queue_fsync_dir(QUEUE_OUTGOING);
+	if (removed != queued->count)
+		msg_error("read %zu of %zu queue IDs back from the %s/ scratch "
+			  "file; the others may be delivered twice", removed,
+			  queued->count, QUEUE_TMP);
+	queue_fsync_dir(QUEUE_OUTGOING);
 	queued->count = 0;
 }
 
 void delivery_queue_free(struct queued_deliveries *queued)
 {
-	free(queued->ids);
+	if (queued->ids != NULL)
+		fclose(queued->ids);
 	memset(queued, 0, sizeof(*queued));
 }

@@ -4,13 +4,15 @@
  * One delivery per usable rua destination of the report's TLSRPT record,
  * or exactly one to delivery_redirect when that is set. The IDs of the
  * files written are collected so that a caller can take them back when a
- * later write of the same summary fails.
+ * later write of the same summary fails. They go to an unlinked scratch
+ * file in tmp/, so that memory does not grow with the number of reports.
  */
 #ifndef TLSRPTD_DELIVERY_QUEUE_H
 #define TLSRPTD_DELIVERY_QUEUE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "queue_file.h"
@@ -18,7 +20,7 @@
 
 /* Delivery files written for one summary file, owned by the caller. */
 struct queued_deliveries {
-	char (*ids)[QUEUE_ID_LEN + 1];
+	FILE *ids;		/* one queue ID per line */
 	size_t count;
 };
 
@@ -33,6 +35,7 @@ struct delivery_plan {
 };
 
 bool delivery_redirect_valid(const char *redirect);
+int delivery_queue_start(struct queued_deliveries *queued);
 int delivery_queue_report(const struct delivery_plan *plan,
 			  const struct report *report,
 			  struct queued_deliveries *queued);

@@ -1,10 +1,12 @@
 /*
  * summary_job: queue the reports of one day summary file in days/.
  *
- * A final or preview summary is read, its reports are built, one delivery
- * per destination is queued in outgoing/, and the summary file is
- * removed. A summary that cannot be read is moved to corrupt/. A
- * supplement is left where it is for the administrator.
+ * A final or preview summary is checked whole, then read one (domain,
+ * record) group at a time. Each group's report is built and queued as one
+ * delivery per destination in outgoing/, and freed before the next group
+ * is read. Then the summary file is removed. A summary
+ * that cannot be read is moved to corrupt/. A supplement is left where it
+ * is for the administrator.
  */
 #ifndef TLSRPTD_SUMMARY_JOB_H
 #define TLSRPTD_SUMMARY_JOB_H

@@ -34,14 +34,15 @@ int batch_writer_open(struct batch_writer *batch, const char *owner)
 int batch_writer_append(struct batch_writer *batch, time_t received,
 			const char *json, size_t len)
 {
-	char when[UTC_TIME_LEN + 1];
-
 	if (memchr(json, '\n', len) != NULL) {
 		errno = EINVAL;
 		return -1;
 	}
-	utc_time_format(received, when);
-	fputs(when, batch->file.fp);
+	if (batch->stamp[0] == '\0' || received != batch->stamp_time) {
+		utc_time_format(received, batch->stamp);
+		batch->stamp_time = received;
+	}
+	fputs(batch->stamp, batch->file.fp);
 	fputc(' ', batch->file.fp);
 	fwrite(json, 1, len, batch->file.fp);
 	fputc('\n', batch->file.fp);
@@ -207,7 +208,11 @@ int batch_recover(const char *tmp_path, unsigned long long *kept,
 		offset += line_len + 1;
 		if (strncmp(line, "end ", 4) == 0)
 			break;	/* a complete file that was not yet linked */
-		if (split_line(line, line_len, &received, &json, &json_len)
+		/* batch_read() rejects a whole file for one NUL byte, so a
+		 * line with one, such as zeros that an operating-system crash
+		 * left, is dropped rather than kept. */
+		if (memchr(line, '\0', line_len) != NULL
+		    || split_line(line, line_len, &received, &json, &json_len)
 		    != 0) {
 			(*dropped)++;
 			continue;

@@ -9,9 +9,10 @@
  *	...
  *	end 2
  *
- * Each body line is one datagram, re-serialised as compact JSON, after
- * the UTC time the receiver read it; that time decides the day the
- * datagram counts for. The end record counts the body lines.
+ * Each body line is one datagram, its JSON text on one line (see
+ * datagram_line()), after the UTC time the receiver read it. That time
+ * decides the day the datagram counts for. The end record counts the
+ * body lines.
  *
  * The writer appends lines to a file under tmp/ and pushes each drained
  * group to the kernel with batch_writer_flush(), so a receiver killed
@@ -30,6 +31,7 @@
 
 #include "queue_file.h"
 #include "strbuf.h"
+#include "utc_time.h"
 
 #define BATCH_KIND	"batch"
 #define BATCH_VERSION	1
@@ -39,6 +41,11 @@ struct batch_writer {
 	struct queue_file file;
 	unsigned long long count;	/* datagrams appended */
 	time_t opened;
+
+	/* The receive time of the last line, formatted once for all the
+	 * lines of a drained group. */
+	time_t stamp_time;
+	char stamp[UTC_TIME_LEN + 1];	/* "" until the first line */
 };
 
 int batch_writer_open(struct batch_writer *batch, const char *owner);

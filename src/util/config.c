@@ -16,6 +16,7 @@
 
 #define CONFIG_MAX_LINE		65536	/* longest logical line */
 #define CONFIG_MAX_DEPTH	32	/* nesting of $name references */
+#define CONFIG_MAX_VALUE	65536	/* longest value after expansion */
 
 struct entry {
 	char *name;
@@ -293,6 +294,15 @@ static char *expand_text(const char *raw, const char *source, int depth,
 		value = expand_entry(ref, depth + 1, error);
 		if (value == NULL)
 			goto fail;
+
+		/* A value that names another several times grows with each
+		 * level, so a few short lines could expand to gigabytes. */
+		if (out.len + strlen(value) > CONFIG_MAX_VALUE) {
+			strbuf_printf(error, "%s: value longer than %d bytes "
+				      "after $name expansion in \"%.80s\"",
+				      source, CONFIG_MAX_VALUE, raw);
+			goto fail;
+		}
 		strbuf_puts(&out, value);
 	}
 	return strbuf_detach(&out, NULL);

@@ -4,13 +4,17 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "datagram.h"
 #include "domain.h"
+#include "json_text.h"
 #include "msg.h"
 #include "utf8.h"
 #include "xalloc.h"
@@ -67,424 +71,514 @@ bool result_type_known(const char *name)
 	return false;
 }
 
-/*
- * Raw checks, before cJSON: nesting depth, and "\u0000" escapes, which
- * cJSON would decode into a NUL that silently truncates the string.
- */
-static int check_raw(const char *data, size_t len, struct strbuf *reason)
+/* The state of one datagram_parse() call. */
+struct check {
+	struct strbuf *reason;
+	enum datagram_error error;	/* the class of the rejection */
+
+	/* Indexes of the policy and failure-detail being checked, -1
+	 * outside one. A rejection names the field with them. */
+	int policy;
+	int detail;
+
+	/* The raw text is valid UTF-8. cJSON decodes "\u" escapes only
+	 * into valid UTF-8 (it rejects unpaired surrogates), so then every
+	 * decoded string is valid too and need not be checked again. */
+	bool raw_utf8_valid;
+};
+
+static int reject(struct check *check, enum datagram_error error,
+		  const char *format, ...) MSG_PRINTF(3, 4);
+static int reject_field(struct check *check, enum datagram_error error,
+			const char *name, int index, const char *format, ...)
+	MSG_PRINTF(5, 6);
+
+/* Record why the datagram is rejected; returns -1. */
+static int reject(struct check *check, enum datagram_error error,
+		  const char *format, ...)
 {
-	bool in_string = false;
-	int depth = 0;
-	size_t i;
+	va_list ap;
 
-	if (len == 0) {
-		strbuf_puts(reason, "empty datagram");
-		return -1;
-	}
-	if (len > DATAGRAM_MAX_SIZE) {
-		strbuf_printf(reason, "datagram larger than %d bytes",
-			      DATAGRAM_MAX_SIZE);
-		return -1;
-	}
-	if (memchr(data, '\0', len) != NULL) {
-		strbuf_puts(reason, "NUL byte in datagram");
-		return -1;
-	}
-	for (i = 0; i < len; i++) {
-		char c = data[i];
-
-		if (in_string) {
-			if (c == '"') {
-				in_string = false;
-			} else if (c == '\\' && i + 1 < len) {
-				if (data[i + 1] == 'u' && i + 5 < len
-				    && memcmp(data + i + 2, "0000", 4) == 0) {
-					strbuf_puts(reason, "escaped NUL "
-						    "character (\\u0000) in a "
-						    "string");
-					return -1;
-				}
-				i++;
-			}
-		} else if (c == '"') {
-			in_string = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > DATAGRAM_MAX_DEPTH) {
-				strbuf_printf(reason, "JSON nested deeper than "
-					      "%d levels", DATAGRAM_MAX_DEPTH);
-				return -1;
-			}
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return 0;
+	check->error = error;
+	va_start(ap, format);
+	strbuf_vprintf(check->reason, format, ap);
+	va_end(ap);
+	return -1;
 }
 
-/* Reject duplicate member names and oversized objects, at every level. */
-static int check_members(const cJSON *item, struct strbuf *reason)
+/* Record why a field is rejected, after its path such as
+ * "policies[0].failure-details[1].c: "; index >= 0 adds "[index]" to the
+ * name. Returns -1. */
+static int reject_field(struct check *check, enum datagram_error error,
+			const char *name, int index, const char *format, ...)
+{
+	va_list ap;
+
+	check->error = error;
+	if (check->policy >= 0)
+		strbuf_printf(check->reason, "policies[%d].", check->policy);
+	if (check->detail >= 0)
+		strbuf_printf(check->reason, "failure-details[%d].",
+			      check->detail);
+	strbuf_puts(check->reason, name);
+	if (index >= 0)
+		strbuf_printf(check->reason, "[%d]", index);
+	strbuf_puts(check->reason, ": ");
+	va_start(ap, format);
+	strbuf_vprintf(check->reason, format, ap);
+	va_end(ap);
+	return -1;
+}
+
+/*
+ * Checks on the raw bytes, before cJSON: size, NUL bytes, the lexical
+ * rules cJSON does not enforce and the nesting depth (cJSON recurses).
+ */
+static int check_raw(const char *data, size_t len, size_t *bad_utf8,
+		     struct check *check)
+{
+	enum json_text_error status;
+
+	if (len == 0)
+		return reject(check, DATAGRAM_ERROR_SIZE, "empty datagram");
+	if (len > DATAGRAM_MAX_SIZE)
+		return reject(check, DATAGRAM_ERROR_SIZE,
+			      "datagram larger than %d bytes",
+			      DATAGRAM_MAX_SIZE);
+	if (memchr(data, '\0', len) != NULL)
+		return reject(check, DATAGRAM_ERROR_JSON,
+			      "NUL byte in datagram");
+	status = json_text_check(data, len, DATAGRAM_MAX_DEPTH, bad_utf8,
+				 check->reason);
+	if (status == JSON_TEXT_INVALID)
+		check->error = DATAGRAM_ERROR_JSON;
+	else if (status == JSON_TEXT_TOO_DEEP)
+		check->error = DATAGRAM_ERROR_LIMIT;
+	return status == JSON_TEXT_VALID ? 0 : -1;
+}
+
+/* Whether an earlier member of the object has the name of member. */
+static bool duplicate_member(const cJSON *object, const cJSON *member)
+{
+	const char *name = member->string;
+	const cJSON *other;
+
+	for (other = object->child; other != member; other = other->next)
+		if (other->string[0] == name[0] &&
+		    strcmp(other->string, name) == 0)
+			return true;
+	return false;
+}
+
+/* Reject duplicate member names, and objects and arrays over their
+ * limits, at every level. */
+static int check_members(const cJSON *item, struct check *check)
 {
 	const cJSON *child;
+	size_t count = 0;
 
-	if (cJSON_IsObject(item)) {
-		size_t count = 0;
-
-		for (child = item->child; child != NULL; child = child->next) {
-			const cJSON *other;
-
-			if (++count > DATAGRAM_MAX_MEMBERS) {
-				strbuf_printf(reason, "JSON object with more "
-					      "than %d members",
-					      DATAGRAM_MAX_MEMBERS);
-				return -1;
-			}
-			for (other = item->child; other != child;
-			     other = other->next) {
-				if (strcmp(other->string, child->string) == 0) {
-					strbuf_printf(reason, "duplicate member "
-						      "\"%.64s\"",
-						      child->string);
-					return -1;
-				}
-			}
-		}
+	for (child = item->child; child != NULL; child = child->next) {
+		count++;
+		if (cJSON_IsArray(item) && count > DATAGRAM_MAX_ENTRIES)
+			return reject(check, DATAGRAM_ERROR_LIMIT,
+				      "%s%.64s%sarray with more than %d "
+				      "entries",
+				      item->string ? "\"" : "",
+				      item->string ? item->string : "",
+				      item->string ? "\": " : "",
+				      DATAGRAM_MAX_ENTRIES);
+		if (!cJSON_IsObject(item))
+			continue;
+		if (count > DATAGRAM_MAX_MEMBERS)
+			return reject(check, DATAGRAM_ERROR_LIMIT,
+				      "JSON object with more than %d members",
+				      DATAGRAM_MAX_MEMBERS);
+		if (duplicate_member(item, child))
+			return reject(check, DATAGRAM_ERROR_JSON,
+				      "duplicate member \"%.64s\"",
+				      child->string);
 	}
 	for (child = item->child; child != NULL; child = child->next)
-		if (check_members(child, reason) != 0)
+		if (child->child != NULL && check_members(child, check) != 0)
 			return -1;
 	return 0;
 }
 
-/* A member must be absent or an integer within min..max. */
+/* A member must be absent or an integer within min..max. Returns 1 when
+ * it is absent and not required. */
 static int get_integer(const cJSON *object, const char *name, bool required,
-		       long long min, long long max, const char *where,
-		       long long *result, struct strbuf *reason)
+		       long long min, long long max, long long *result,
+		       struct check *check)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
 	double value;
 
 	if (item == NULL) {
-		if (required) {
-			strbuf_printf(reason, "%s%s: missing", where, name);
-			return -1;
-		}
+		if (required)
+			return reject_field(check, DATAGRAM_ERROR_SCHEMA, name,
+					    -1, "missing");
 		return 1;
 	}
 	value = item->valuedouble;
 	if (!cJSON_IsNumber(item) || !isfinite(value) || floor(value) != value
-	    || value < (double)min || value > (double)max) {
-		strbuf_printf(reason, "%s%s: expected an integer from %lld to "
-			      "%lld", where, name, min, max);
-		return -1;
-	}
+	    || value < (double)min || value > (double)max)
+		return reject_field(check, DATAGRAM_ERROR_SCHEMA, name, -1,
+				    "expected an integer from %lld to %lld",
+				    min, max);
 	*result = (long long)value;
 	return 0;
 }
 
-static int check_text(const cJSON *item, size_t max_len, const char *where,
-		      const char *name, struct strbuf *reason)
+/* Check that item is a string of at most max_len octets in valid UTF-8.
+ * name and index identify it in the reason. */
+static int check_text(const cJSON *item, size_t max_len, const char *name,
+		      int index, struct check *check)
 {
 	size_t len;
 
-	if (!cJSON_IsString(item)) {
-		strbuf_printf(reason, "%s%s: expected a string", where, name);
-		return -1;
-	}
+	if (!cJSON_IsString(item))
+		return reject_field(check, DATAGRAM_ERROR_SCHEMA, name, index,
+				    "expected a string");
 	len = strlen(item->valuestring);
-	if (len > max_len) {
-		strbuf_printf(reason, "%s%s: string longer than %zu bytes",
-			      where, name, max_len);
-		return -1;
-	}
-	if (!utf8_valid(item->valuestring, len)) {
-		strbuf_printf(reason, "%s%s: invalid UTF-8", where, name);
-		return -1;
-	}
+	if (len > max_len)
+		return reject_field(check, DATAGRAM_ERROR_LIMIT, name, index,
+				    "string longer than %zu bytes", max_len);
+	if (!check->raw_utf8_valid && !utf8_valid(item->valuestring, len))
+		return reject_field(check, DATAGRAM_ERROR_UTF8, name, index,
+				    "invalid UTF-8");
 	return 0;
 }
 
 /* A member must be absent or a valid string; *result is NULL if absent. */
 static int get_string(const cJSON *object, const char *name, bool required,
-		      size_t max_len, const char *where, const char **result,
-		      struct strbuf *reason)
+		      size_t max_len, const char **result, struct check *check)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
 
 	*result = NULL;
 	if (item == NULL) {
-		if (required) {
-			strbuf_printf(reason, "%s%s: missing", where, name);
-			return -1;
-		}
+		if (required)
+			return reject_field(check, DATAGRAM_ERROR_SCHEMA, name,
+					    -1, "missing");
 		return 0;
 	}
-	if (check_text(item, max_len, where, name, reason) != 0)
+	if (check_text(item, max_len, name, -1, check) != 0)
 		return -1;
 	*result = item->valuestring;
 	return 0;
 }
 
-static int check_domain(const char *name, bool allow_wildcard,
-			const char *where, const char *field,
-			struct strbuf *reason)
+/* Return what makes a normalised domain name implausible, or NULL:
+ * domain_normalise() accepts a label that starts or ends with '-', and
+ * an all-numeric last label, which is how an IPv4 address reads, but no
+ * mail domain has them. */
+static const char *implausible_domain(const char *name)
 {
+	const char *label = name;
+	const char *last = name;
+
+	while (label != NULL) {
+		const char *end = strchr(label, '.');
+		size_t len = end != NULL ? (size_t)(end - label) : strlen(label);
+
+		if (label[0] == '-' || label[len - 1] == '-')
+			return "a label starts or ends with '-'";
+		last = label;
+		label = end != NULL ? end + 1 : NULL;
+	}
+	if (strspn(last, "0123456789") == strlen(last))
+		return "the last label is all digits";
+	return NULL;
+}
+
+/* Normalise a domain name into *result (when result is not NULL);
+ * strict adds the checks of implausible_domain(). */
+static int check_domain(const char *name, bool allow_wildcard, bool strict,
+			const char *field, int index, char **result,
+			struct check *check)
+{
+	const char *problem = NULL;
 	struct strbuf why;
 	char *normalised;
-	int status;
 
 	strbuf_init(&why);
-	status = domain_normalise(name, allow_wildcard, &normalised, &why);
-	if (status != 0)
-		strbuf_printf(reason, "%s%s: invalid domain name \"%.80s\" "
-			      "(%s)", where, field, name, why.data);
-	free(normalised);
+	if (domain_normalise(name, allow_wildcard, &normalised, &why) != 0)
+		problem = why.data;
+	else if (strict)
+		problem = implausible_domain(normalised);
+	if (problem != NULL) {
+		reject_field(check, DATAGRAM_ERROR_SCHEMA, field, index,
+			     "invalid domain name \"%.80s\" (%s)", name,
+			     problem);
+		free(normalised);
+		normalised = NULL;
+	}
 	strbuf_free(&why);
-	return status;
+	if (result != NULL)
+		*result = normalised;
+	else
+		free(normalised);
+	return problem != NULL ? -1 : 0;
 }
 
 /* A member must be absent or an array of valid strings. */
 static int get_string_array(const cJSON *object, const char *name,
-			    bool domains, const char *where,
-			    const cJSON **result, struct strbuf *reason)
+			    bool domains, const cJSON **result,
+			    struct check *check)
 {
 	const cJSON *array = cJSON_GetObjectItemCaseSensitive(object, name);
 	const cJSON *item;
-	char label[96];
 	int index = 0;
 
 	*result = NULL;
 	if (array == NULL)
 		return 0;
-	if (!cJSON_IsArray(array)) {
-		strbuf_printf(reason, "%s%s: expected an array of strings",
-			      where, name);
-		return -1;
-	}
-	if (cJSON_GetArraySize(array) > DATAGRAM_MAX_STRINGS) {
-		strbuf_printf(reason, "%s%s: more than %d entries", where,
-			      name, DATAGRAM_MAX_STRINGS);
-		return -1;
-	}
+	if (!cJSON_IsArray(array))
+		return reject_field(check, DATAGRAM_ERROR_SCHEMA, name, -1,
+				    "expected an array of strings");
+	if (cJSON_GetArraySize(array) > DATAGRAM_MAX_STRINGS)
+		return reject_field(check, DATAGRAM_ERROR_LIMIT, name, -1,
+				    "more than %d entries",
+				    DATAGRAM_MAX_STRINGS);
 	cJSON_ArrayForEach(item, array) {
-		snprintf(label, sizeof(label), "%s[%d]", name, index++);
-		if (check_text(item, DATAGRAM_MAX_TEXT, where, label, reason)
+		if (check_text(item, DATAGRAM_MAX_TEXT, name, index, check)
 		    != 0)
 			return -1;
-		if (domains && check_domain(item->valuestring, true, where,
-					    label, reason) != 0)
+		if (domains && check_domain(item->valuestring, true, false,
+					    name, index, NULL, check) != 0)
 			return -1;
+		index++;
 	}
 	*result = array;
 	return 0;
 }
 
-static int parse_detail(const cJSON *object, const char *where,
-			struct datagram_detail *detail, struct strbuf *reason)
+static int parse_detail(const cJSON *object, int index,
+			struct datagram_detail *detail, struct check *check)
 {
 	long long code;
 
-	if (!cJSON_IsObject(object)) {
-		strbuf_printf(reason, "%s: expected an object", where);
+	if (!cJSON_IsObject(object))
+		return reject_field(check, DATAGRAM_ERROR_SCHEMA,
+				    "failure-details", index,
+				    "expected an object");
+	check->detail = index;
+	if (get_integer(object, "c", true, 0, 999, &code, check) != 0)
 		return -1;
-	}
-	if (get_integer(object, "c", true, 0, 999, where, &code, reason) != 0)
-		return -1;
-	if (result_type_name((int)code) == NULL) {
-		strbuf_printf(reason, "%sc: unknown failure code %lld", where,
-			      code);
-		return -1;
-	}
+	if (result_type_name((int)code) == NULL)
+		return reject_field(check, DATAGRAM_ERROR_SCHEMA, "c", -1,
+				    "unknown failure code %lld", code);
 	detail->code = (int)code;
-	if (get_string(object, "s", false, DATAGRAM_MAX_TEXT, where,
-		       &detail->sending_ip, reason) != 0
-	    || get_string(object, "n", false, DATAGRAM_MAX_TEXT, where,
-			  &detail->mx_hostname, reason) != 0
-	    || get_string(object, "h", false, DATAGRAM_MAX_TEXT, where,
-			  &detail->mx_helo, reason) != 0
-	    || get_string(object, "r", false, DATAGRAM_MAX_TEXT, where,
-			  &detail->receiving_ip, reason) != 0
-	    || get_string(object, "a", false, DATAGRAM_MAX_TEXT, where,
-			  &detail->additional, reason) != 0
-	    || get_string(object, "f", false, DATAGRAM_MAX_TEXT, where,
-			  &detail->reason, reason) != 0)
+	if (get_string(object, "s", false, DATAGRAM_MAX_TEXT,
+		       &detail->sending_ip, check) != 0
+	    || get_string(object, "n", false, DATAGRAM_MAX_TEXT,
+			  &detail->mx_hostname, check) != 0
+	    || get_string(object, "h", false, DATAGRAM_MAX_TEXT,
+			  &detail->mx_helo, check) != 0
+	    || get_string(object, "r", false, DATAGRAM_MAX_TEXT,
+			  &detail->receiving_ip, check) != 0
+	    || get_string(object, "a", false, DATAGRAM_MAX_TEXT,
+			  &detail->additional, check) != 0
+	    || get_string(object, "f", false, DATAGRAM_MAX_TEXT,
+			  &detail->reason, check) != 0)
 		return -1;
 	return 0;
 }
 
-static int parse_details(const cJSON *object, const char *where,
-			 struct datagram_policy *policy,
-			 struct strbuf *reason)
+static int parse_details(const cJSON *object, struct datagram_policy *policy,
+			 struct check *check)
 {
 	const cJSON *array =
 		cJSON_GetObjectItemCaseSensitive(object, "failure-details");
 	const cJSON *item;
-	char label[96];
 	int count;
 
 	if (array == NULL)
 		return 0;
-	if (!cJSON_IsArray(array)) {
-		strbuf_printf(reason, "%sfailure-details: expected an array",
-			      where);
-		return -1;
-	}
+	if (!cJSON_IsArray(array))
+		return reject_field(check, DATAGRAM_ERROR_SCHEMA,
+				    "failure-details", -1,
+				    "expected an array");
 	count = cJSON_GetArraySize(array);
-	if (count > DATAGRAM_MAX_DETAILS) {
-		strbuf_printf(reason, "%sfailure-details: more than %d entries",
-			      where, DATAGRAM_MAX_DETAILS);
-		return -1;
-	}
+	if (count > DATAGRAM_MAX_DETAILS)
+		return reject_field(check, DATAGRAM_ERROR_LIMIT,
+				    "failure-details", -1,
+				    "more than %d entries",
+				    DATAGRAM_MAX_DETAILS);
 	policy->details = xcalloc((size_t)count, sizeof(*policy->details));
 	cJSON_ArrayForEach(item, array) {
-		snprintf(label, sizeof(label), "%sfailure-details[%zu].",
-			 where, policy->detail_count);
-		if (parse_detail(item, label,
+		if (parse_detail(item, (int)policy->detail_count,
 				 &policy->details[policy->detail_count],
-				 reason) != 0)
+				 check) != 0)
 			return -1;
+		check->detail = -1;
 		policy->detail_count++;
 	}
 	return 0;
 }
 
-static int parse_policy(const cJSON *object, const char *where,
-			struct datagram_policy *policy, struct strbuf *reason)
+static int parse_policy_domain(const cJSON *object,
+			       struct datagram_policy *policy,
+			       struct check *check)
 {
-	long long number;
-
-	if (!cJSON_IsObject(object)) {
-		strbuf_printf(reason, "%s: expected an object", where);
-		return -1;
-	}
-	if (get_integer(object, "policy-type", true, 0, 999, where, &number,
-			reason) != 0)
-		return -1;
-	if (policy_type_name((int)number) == NULL) {
-		strbuf_printf(reason, "%spolicy-type: unknown policy type "
-			      "%lld; expected 1, 2 or 9", where, number);
-		return -1;
-	}
-	policy->type = (int)number;
-
-	/* The session's result is a flag, never an amount to add. */
-	if (get_integer(object, "f", true, 0, 1, where, &number, reason) != 0)
-		return -1;
-	policy->failed = number == 1;
-
-	policy->declared_details = -1;
-	if (get_integer(object, "t", false, 0, DATAGRAM_MAX_DETAILS, where,
-			&policy->declared_details, reason) < 0)
-		return -1;
-
 	if (get_string(object, "policy-domain", false, DATAGRAM_MAX_TEXT,
-		       where, &policy->policy_domain, reason) != 0)
+		       &policy->policy_domain, check) != 0)
 		return -1;
 	if (policy->policy_domain != NULL
-	    && check_domain(policy->policy_domain, false, where,
-			    "policy-domain", reason) != 0)
+	    && check_domain(policy->policy_domain, false, true,
+			    "policy-domain", -1, NULL, check) != 0)
 		return -1;
 
 	/* The DANE policy domain is the MX host's TLSA base domain, which
 	 * only the MTA knows; it cannot be guessed from the recipient. */
-	if (policy->type == POLICY_TLSA && policy->policy_domain == NULL) {
-		strbuf_printf(reason, "%spolicy-domain: missing for a tlsa "
-			      "policy", where);
-		return -1;
-	}
-	if (get_string_array(object, "policy-string", false, where,
-			     &policy->policy_strings, reason) != 0
-	    || get_string_array(object, "mx-host", true, where,
-				&policy->mx_hosts, reason) != 0)
-		return -1;
-	return parse_details(object, where, policy, reason);
+	if (policy->type == POLICY_TLSA && policy->policy_domain == NULL)
+		return reject_field(check, DATAGRAM_ERROR_SCHEMA,
+				    "policy-domain", -1,
+				    "missing for a tlsa policy");
+	return 0;
 }
 
-static int parse_policies(struct datagram *dg, struct strbuf *reason)
+static int parse_policy(const cJSON *object, int index,
+			struct datagram_policy *policy, struct check *check)
+{
+	long long number;
+
+	if (!cJSON_IsObject(object))
+		return reject_field(check, DATAGRAM_ERROR_SCHEMA, "policies",
+				    index, "expected an object");
+	check->policy = index;
+	if (get_integer(object, "policy-type", true, 0, 999, &number, check)
+	    != 0)
+		return -1;
+	if (policy_type_name((int)number) == NULL)
+		return reject_field(check, DATAGRAM_ERROR_SCHEMA,
+				    "policy-type", -1, "unknown policy type "
+				    "%lld; expected 1, 2 or 9", number);
+	policy->type = (int)number;
+
+	/* The session's result is a flag, never an amount to add. */
+	if (get_integer(object, "f", true, 0, 1, &number, check) != 0)
+		return -1;
+	policy->failed = number == 1;
+
+	/* "t" is only compared with the failure-details, so any count
+	 * that libtlsrpt can print (an int) is kept. */
+	policy->declared_details = -1;
+	if (get_integer(object, "t", false, 0, INT_MAX,
+			&policy->declared_details, check) < 0)
+		return -1;
+
+	if (parse_policy_domain(object, policy, check) != 0)
+		return -1;
+	if (get_string_array(object, "policy-string", false,
+			     &policy->policy_strings, check) != 0
+	    || get_string_array(object, "mx-host", true, &policy->mx_hosts,
+				check) != 0)
+		return -1;
+	return parse_details(object, policy, check);
+}
+
+static int parse_policies(struct datagram *dg, struct check *check)
 {
 	const cJSON *array =
 		cJSON_GetObjectItemCaseSensitive(dg->root, "policies");
 	const cJSON *item;
-	char where[64];
 	int count;
 
-	if (!cJSON_IsArray(array)) {
-		strbuf_puts(reason, array == NULL ? "policies: missing"
-			    : "policies: expected an array");
-		return -1;
-	}
+	if (array == NULL)
+		return reject(check, DATAGRAM_ERROR_SCHEMA,
+			      "policies: missing");
+	if (!cJSON_IsArray(array))
+		return reject(check, DATAGRAM_ERROR_SCHEMA,
+			      "policies: expected an array");
 	count = cJSON_GetArraySize(array);
-	if (count == 0 || count > DATAGRAM_MAX_POLICIES) {
-		strbuf_printf(reason, "policies: expected 1 to %d entries, "
-			      "got %d", DATAGRAM_MAX_POLICIES, count);
-		return -1;
-	}
+	if (count == 0 || count > DATAGRAM_MAX_POLICIES)
+		return reject(check, count == 0 ? DATAGRAM_ERROR_SCHEMA
+						: DATAGRAM_ERROR_LIMIT,
+			      "policies: expected 1 to %d entries, got %d",
+			      DATAGRAM_MAX_POLICIES, count);
 	dg->policies = xcalloc((size_t)count, sizeof(*dg->policies));
 	cJSON_ArrayForEach(item, array) {
-		snprintf(where, sizeof(where), "policies[%zu].",
-			 dg->policy_count);
-		if (parse_policy(item, where, &dg->policies[dg->policy_count],
-				 reason) != 0) {
-			dg->policy_count++;
-			return -1;
-		}
+		struct datagram_policy *policy =
+			&dg->policies[dg->policy_count];
+		int status = parse_policy(item, (int)dg->policy_count, policy,
+					  check);
+
+		/* A policy counts even when it failed half-way, so that
+		 * datagram_free() frees its failure-details. */
 		dg->policy_count++;
+		if (status != 0)
+			return -1;
+		check->policy = -1;
 	}
 	return 0;
 }
 
-static int parse_top(struct datagram *dg, struct strbuf *reason)
+static int parse_top(struct datagram *dg, struct check *check)
 {
-	struct strbuf why;
-
-	if (!cJSON_IsObject(dg->root)) {
-		strbuf_puts(reason, "datagram is not a JSON object");
+	if (!cJSON_IsObject(dg->root))
+		return reject(check, DATAGRAM_ERROR_JSON,
+			      "datagram is not a JSON object");
+	if (check_members(dg->root, check) != 0)
 		return -1;
-	}
-	if (check_members(dg->root, reason) != 0)
+	if (get_string(dg->root, "dpv", true, DATAGRAM_MAX_VERSION,
+		       &dg->version, check) != 0
+	    || get_string(dg->root, "d", true, DATAGRAM_MAX_TEXT, &dg->domain,
+			  check) != 0
+	    || get_string(dg->root, "pr", true, DATAGRAM_MAX_RECORD,
+			  &dg->record, check) != 0)
 		return -1;
-	if (get_string(dg->root, "dpv", true, 16, "", &dg->version, reason)
-	    != 0
-	    || get_string(dg->root, "d", true, DATAGRAM_MAX_TEXT, "",
-			  &dg->domain, reason) != 0
-	    || get_string(dg->root, "pr", true, DATAGRAM_MAX_RECORD, "",
-			  &dg->record, reason) != 0)
+	if (dg->version[0] == '\0')
+		return reject(check, DATAGRAM_ERROR_SCHEMA,
+			      "dpv: empty protocol version");
+	if (check_domain(dg->domain, false, true, "d", -1,
+			 &dg->normalised_domain, check) != 0)
 		return -1;
-	strbuf_init(&why);
-	if (domain_normalise(dg->domain, false, &dg->normalised_domain, &why)
-	    != 0) {
-		strbuf_printf(reason, "d: invalid domain name \"%.80s\" (%s)",
-			      dg->domain, why.data);
-		strbuf_free(&why);
-		return -1;
-	}
-	strbuf_free(&why);
-	return parse_policies(dg, reason);
+	return parse_policies(dg, check);
 }
 
 int datagram_parse(const char *data, size_t len, struct datagram *dg,
 		   struct strbuf *reason)
 {
+	struct check check = {reason, DATAGRAM_VALID, -1, -1, false};
 	const char *end = NULL;
+	size_t bad_utf8;
 
 	memset(dg, 0, sizeof(*dg));
-	if (check_raw(data, len, reason) != 0)
-		return -1;
+	if (check_raw(data, len, &bad_utf8, &check) != 0)
+		goto rejected;
+	check.raw_utf8_valid = bad_utf8 == SIZE_MAX;
 	dg->root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
 	if (dg->root == NULL) {
 		size_t at = end != NULL && end >= data ? (size_t)(end - data)
 			: 0;
 
-		strbuf_printf(reason, "invalid JSON near byte %zu", at);
-		return -1;
+		reject(&check, DATAGRAM_ERROR_JSON, "invalid JSON near byte "
+		       "%zu", at);
+		goto rejected;
 	}
 	while (end < data + len && isspace((unsigned char)*end))
 		end++;
 	if (end != data + len) {
-		strbuf_printf(reason, "trailing data after the JSON object at "
-			      "byte %zu", (size_t)(end - data));
-		return -1;
+		reject(&check, DATAGRAM_ERROR_JSON, "trailing data after the "
+		       "JSON object at byte %zu", (size_t)(end - data));
+		goto rejected;
 	}
-	return parse_top(dg, reason);
+	if (parse_top(dg, &check) != 0)
+		goto rejected;
+
+	/* Invalid UTF-8 in a known field was reported with its name above;
+	 * what is left is in a member name or an unknown member. */
+	if (bad_utf8 != SIZE_MAX) {
+		reject(&check, DATAGRAM_ERROR_UTF8, "invalid UTF-8 at byte "
+		       "%zu", bad_utf8);
+		goto rejected;
+	}
+	return 0;
+
+rejected:
+	dg->error = check.error;
+	return -1;
 }
 
 void datagram_free(struct datagram *dg)
@@ -497,6 +591,40 @@ void datagram_free(struct datagram *dg)
 	free(dg->normalised_domain);
 	cJSON_Delete(dg->root);
 	memset(dg, 0, sizeof(*dg));
+}
+
+const char *datagram_error_name(enum datagram_error error)
+{
+	switch (error) {
+	case DATAGRAM_VALID:
+		return "valid";
+	case DATAGRAM_ERROR_SIZE:
+		return "size";
+	case DATAGRAM_ERROR_JSON:
+		return "json";
+	case DATAGRAM_ERROR_UTF8:
+		return "utf8";
+	case DATAGRAM_ERROR_LIMIT:
+		return "limit";
+	case DATAGRAM_ERROR_SCHEMA:
+		return "schema";
+	}
+	return "unknown";
+}
+
+/* Return the text of an accepted datagram as one line: data itself, or a
+ * copy in spare (len bytes) with CR and LF turned into spaces. */
+const char *datagram_line(const char *data, size_t len, char *spare)
+{
+	size_t i;
+
+	if (memchr(data, '\n', len) == NULL && memchr(data, '\r', len) == NULL)
+		return data;
+	memcpy(spare, data, len);
+	for (i = 0; i < len; i++)
+		if (spare[i] == '\n' || spare[i] == '\r')
+			spare[i] = ' ';
+	return spare;
 }
 
 char *datagram_to_json(const struct datagram *dg)

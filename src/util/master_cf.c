@@ -403,6 +403,52 @@ const struct master_cf_entry *master_cf_find(const struct master_cf *table,
 	return NULL;
 }
 
+/* Tell whether two entries run the same command in the same way; the
+ * line number does not count. */
+bool master_cf_entry_equal(const struct master_cf_entry *a,
+			   const struct master_cf_entry *b)
+{
+	size_t i;
+
+	if (strcmp(a->service, b->service) != 0 || a->type != b->type
+	    || a->private != b->private || a->unpriv != b->unpriv
+	    || a->chroot != b->chroot || a->wakeup != b->wakeup
+	    || a->maxproc != b->maxproc || a->argc != b->argc)
+		return false;
+	for (i = 0; i < a->argc; i++)
+		if (strcmp(a->argv[i], b->argv[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * Return the value that the entry's arguments give parameter name with
+ * "-o name=value" or "-oname=value", the last one when there are several,
+ * or NULL. The result points into the entry.
+ */
+const char *master_cf_entry_option(const struct master_cf_entry *entry,
+				   const char *name)
+{
+	size_t name_len = strlen(name);
+	const char *value = NULL;
+	size_t i;
+
+	for (i = 1; i < entry->argc; i++) {
+		const char *assignment;
+
+		if (strcmp(entry->argv[i], "-o") == 0 && i + 1 < entry->argc)
+			assignment = entry->argv[++i];
+		else if (strncmp(entry->argv[i], "-o", 2) == 0)
+			assignment = entry->argv[i] + 2;
+		else
+			continue;
+		if (strncmp(assignment, name, name_len) == 0
+		    && assignment[name_len] == '=')
+			value = assignment + name_len + 1;
+	}
+	return value;
+}
+
 void master_cf_entry_copy(struct master_cf_entry *copy,
 			  const struct master_cf_entry *entry)
 {

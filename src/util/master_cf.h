@@ -15,8 +15,9 @@
  *	type	dgram: the one service that receives the receiver socket;
  *		unix: a worker woken through its FIFO
  *	private	y for every unix service, because wakeup FIFOs are only
- *		accessible to mail_owner; a dgram service accepts y or n,
- *		since access to its socket is set by receiver_socket_mode
+ *		accessible to the suite's accounts (mail_owner and its
+ *		group); a dgram service accepts y or n, since access to its
+ *		socket is set by receiver_socket_mode
  *	unpriv	y: every worker drops root privileges, so n is an error
  *	chroot	y or n: the worker chroots to queue_directory
  *	wakeup	seconds between wakeups, 0 to MASTER_CF_MAX_WAKEUP; a
@@ -24,7 +25,8 @@
  *	maxproc	1: every tlsrptd worker is a singleton
  *	command	a program name without '/', looked up in daemon_directory,
  *		then its arguments, passed through unchanged; "-o" must be
- *		followed by a "name=value" argument
+ *		followed by a "name=value" argument. "-o mail_owner=NAME"
+ *		runs the service as its own account (the receiver does)
  *
  * The table must define at least one service, at most one dgram service,
  * and no service twice. Errors name the file, the line and what was
@@ -76,6 +78,10 @@ void master_cf_free(struct master_cf *table);
 const struct master_cf_entry *master_cf_find(const struct master_cf *table,
 					     const char *service);
 const char *master_cf_type_name(enum master_cf_type type);
+bool master_cf_entry_equal(const struct master_cf_entry *a,
+			   const struct master_cf_entry *b);
+const char *master_cf_entry_option(const struct master_cf_entry *entry,
+				   const char *name);
 void master_cf_entry_copy(struct master_cf_entry *copy,
 			  const struct master_cf_entry *entry);
 void master_cf_entry_free(struct master_cf_entry *entry);

@@ -49,8 +49,10 @@ int queue_file_create(struct queue_file *file, const char *owner)
 
 	queue_id_new(file->id);
 	file->tmp_path = xasprintf("%s/%s.%s", QUEUE_TMP, owner, file->id);
+	/* Group-readable: the receiver runs as its own account and the
+	 * aggregator reads its batches through the suite's group. */
 	fd = open(file->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		  0600);
+		  0640);
 	if (fd < 0)
 		goto fail;
 	file->fp = fdopen(fd, "w");

@@ -1,12 +1,12 @@
 /*
  * report: RFC 8460 reports from a day summary; see report.h.
  *
- * The counter lines of a summary are grouped by (normalised report
- * domain, TLSRPT record). Within a group every line is rewritten into
- * canonical, report-shaped JSON with a fixed member order, then sorted by
- * that text, so equal policies and failure-details meet and add up, and
- * the output order depends only on the content. A rebuilt report is
- * therefore byte-identical to the first one.
+ * The counter lines of one report, all of one (normalised report domain,
+ * TLSRPT record), are rewritten into canonical, report-shaped JSON with a
+ * fixed member order and sorted by that text. So equal policies and
+ * failure-details meet and add up, and the output order depends only on
+ * the content. A rebuilt report is therefore byte-identical to the first
+ * one, whether its lines came from summary_read() or from the stream.
  *
  * Summaries may come from other hosts, so the rewriting is defensive. A
  * result-type outside the IANA registry becomes validation-failure with
@@ -14,15 +14,21 @@
  * breaks is cut to its greeting name. Empty optional strings are left
  * out, and a line that cannot be reported is logged and skipped.
  *
- * Limits: report_max_failure_details rows per policy (the largest counts
- * stay) and report_max_size gzip'd bytes (the smallest rows go first).
- * Rows left out never change the session totals.
- *
- * NOTE: the whole summary and all its reports are held in memory; a day
- * with very many domains needs a streaming reader to keep memory flat.
+ * Size control folds rows rather than losing their counts. Over
+ * report_max_failure_details rows, a policy keeps the rows with the
+ * largest counts, and the others are added up per result-type into rows
+ * that carry only result-type and failed-session-count (joining a kept
+ * row that is already just that). The cap counts those rows too. When
+ * the gzip is over report_max_size, the cap shrinks for every policy
+ * until it fits. Only when the cap is smaller than the number of
+ * result-types are rows left out, the smallest totals first. The session
+ * totals never change.
  */
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +45,13 @@
 #include "xalloc.h"
 
 #define REPORT_HEX_LEN	16	/* hex digits of the report's unique id */
+#define REPORT_MAX_TYPES 16	/* the IANA result-type registry has 11 */
 
 /* One failure-details row of a policy. */
 struct detail_row {
 	char *json;			/* canonical detail object */
+	char *type;			/* its result-type */
 	unsigned long long count;
-	bool dropped;			/* left out for report_max_size */
 };
 
 /* One policies[] entry of a report. */
@@ -52,8 +59,12 @@ struct policy_entry {
 	char *json;			/* canonical policy object */
 	unsigned long long success;
 	unsigned long long failure;
-	struct detail_row *rows;
+	struct detail_row *rows;	/* every row of the policy */
 	size_t row_count;
+	struct detail_row *shown;	/* the rows reported under the cap */
+	size_t shown_count;
+	size_t folded;			/* rows added into per-type rows */
+	size_t dropped;			/* rows left out entirely */
 };
 
 /* A counter line with the normalised domain it is reported under. */
@@ -68,6 +79,7 @@ struct canonical_line {
 	const struct summary_counter *counter;
 	char *policy;
 	char *detail;			/* NULL for policy lines */
+	char *detail_type;		/* result-type of detail */
 };
 
 /* State shared by the steps that build one report. */
@@ -80,10 +92,21 @@ struct build_context {
 	const char *report_id;
 };
 
+/* The rows of one result-type outside the kept rows of a policy. */
+struct type_total {
+	const char *type;
+	unsigned long long count;	/* their failed sessions */
+	size_t rows;			/* how many rows are folded */
+	size_t bare;			/* index of the row {"result-type":type}
+					 * in the policy's rows, or SIZE_MAX */
+};
+
 static struct msg_rate bad_line_rate =
 	MSG_RATE_INIT("skipped summary line", 20, 60);
 static struct msg_rate unknown_type_rate =
 	MSG_RATE_INIT("unknown result-type", 20, 60);
+static struct msg_rate fold_rate =
+	MSG_RATE_INIT("folded failure-details", 100, 60);
 
 static void identity_error(struct strbuf *error, const char *format, ...)
 	MSG_PRINTF(2, 3);
@@ -97,6 +120,25 @@ static void identity_error(struct strbuf *error, const char *format, ...)
 	va_start(ap, format);
 	strbuf_vprintf(error, format, ap);
 	va_end(ap);
+}
+
+/* RFC 5322 dot-atom: atext characters, with single dots between them. */
+static bool valid_local_part(const char *local, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || local[0] == '.' || local[len - 1] == '.')
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)local[i];
+
+		if (c == '.' && local[i + 1] == '.')
+			return false;
+		if (c != '.' && !isalnum(c)
+		    && strchr("!#$%&'*+-/=?^_`{|}~", c) == NULL)
+			return false;
+	}
+	return true;
 }
 
 /* Return the normalised domain of contact_info, or NULL with a reason. */
@@ -114,9 +156,16 @@ static char *submitter_domain(const char *contact, struct strbuf *error)
 			       contact, config_directory());
 		return NULL;
 	}
+	if (!valid_local_part(contact, (size_t)(at - contact))) {
+		identity_error(error, "contact_info \"%s\" has an invalid "
+			       "local part before the '@'; set it in "
+			       "%s/main.cf to a plain address such as "
+			       "tlsrpt@example.net",
+			       contact, config_directory());
+		return NULL;
+	}
 	strbuf_init(&why);
-	if (contact[strcspn(contact, " \t\r\n")] != '\0'
-	    || domain_normalise(at + 1, false, &domain, &why) != 0) {
+	if (domain_normalise(at + 1, false, &domain, &why) != 0) {
 		identity_error(error, "contact_info \"%s\" has an invalid "
 			       "domain%s%s%s; set it in %s/main.cf to a plain "
 			       "address such as tlsrpt@example.net", contact,
@@ -158,6 +207,16 @@ int report_identity_from_config(struct report_identity *identity,
 		(size_t)config_int("report_max_failure_details");
 	identity->max_size = (size_t)config_size("report_max_size");
 	identity->success_only_days = config_bool("report_success_only_days");
+	return 0;
+}
+
+int report_identity_check(struct strbuf *error)
+{
+	struct report_identity identity;
+
+	if (report_identity_from_config(&identity, error) != 0)
+		return -1;
+	report_identity_free(&identity);
 	return 0;
 }
 
@@ -215,7 +274,20 @@ static bool valid_text(const char *text)
 	return utf8_valid(text, strlen(text));
 }
 
-/* Copy the strings of an array; a missing array becomes []. */
+static void warn_left_out(const struct build_context *ctx, const char *name,
+			  const char *value, const char *why)
+{
+	if (!msg_rate_allow(&bad_line_rate))
+		return;
+	if (valid_text(value))
+		msg_warn("day %s, domain %s: leaving out %s \"%.100s\": %s",
+			 ctx->day, ctx->domain, name, value, why);
+	else
+		msg_warn("day %s, domain %s: leaving out %s: %s", ctx->day,
+			 ctx->domain, name, why);
+}
+
+/* Copy the policy-string array; a missing array becomes []. */
 static cJSON *copy_strings(const cJSON *array, const char **problem)
 {
 	cJSON *copy = cJSON_CreateArray();
@@ -225,8 +297,8 @@ static cJSON *copy_strings(const cJSON *array, const char **problem)
 		return copy;
 	cJSON_ArrayForEach(item, array) {
 		if (!cJSON_IsString(item) || !valid_text(item->valuestring)) {
-			*problem = "policy-string or mx-host entry is not a "
-				   "valid UTF-8 string";
+			*problem = "policy-string entry is not a valid UTF-8 "
+				   "string";
 			continue;
 		}
 		cJSON_AddItemToArray(copy,
@@ -235,45 +307,87 @@ static cJSON *copy_strings(const cJSON *array, const char **problem)
 	return copy;
 }
 
+/* Copy the mx-host array with every entry normalised to A-labels; an
+ * entry that is no host name or "*." pattern is left out. */
+static cJSON *copy_hosts(const cJSON *array, const struct build_context *ctx)
+{
+	cJSON *copy = cJSON_CreateArray();
+	const cJSON *item;
+
+	if (!cJSON_IsArray(array))
+		return copy;
+	cJSON_ArrayForEach(item, array) {
+		struct strbuf why;
+		char *host;
+
+		if (!cJSON_IsString(item))
+			continue;
+		strbuf_init(&why);
+		if (domain_normalise(item->valuestring, true, &host, &why)
+		    == 0) {
+			cJSON_AddItemToArray(copy, cJSON_CreateString(host));
+			free(host);
+		} else {
+			warn_left_out(ctx, "mx-host entry", item->valuestring,
+				      why.data);
+		}
+		strbuf_free(&why);
+	}
+	return copy;
+}
+
+static bool is_policy_type(const char *type)
+{
+	return type != NULL && (strcmp(type, "tlsa") == 0
+				|| strcmp(type, "sts") == 0
+				|| strcmp(type, "no-policy-found") == 0);
+}
+
 /*
  * Rewrite a summary policy object in canonical member order. A missing or
  * empty policy-domain of an sts or no-policy-found policy is the report
  * domain. A tlsa policy-domain is the MX host's TLSA base domain, which
  * cannot be derived here, so a tlsa line without one is rejected.
  */
-static char *canonical_policy(const cJSON *policy, const char *report_domain,
+static char *canonical_policy(const cJSON *policy,
+			      const struct build_context *ctx,
 			      const char **problem)
 {
 	const char *type = text_member(policy, "policy-type");
 	const char *domain = text_member(policy, "policy-domain");
+	struct strbuf why;
+	char *normalised;
 	cJSON *object;
 
 	*problem = NULL;
-	if (type == NULL || (strcmp(type, "tlsa") != 0
-			     && strcmp(type, "sts") != 0
-			     && strcmp(type, "no-policy-found") != 0)) {
+	if (!is_policy_type(type)) {
 		*problem = "invalid policy-type";
 		return NULL;
 	}
-	if (domain == NULL || domain[0] == '\0') {
-		if (strcmp(type, "tlsa") == 0) {
-			*problem = "tlsa policy without policy-domain";
-			return NULL;
-		}
-		domain = report_domain;
-	}
-	if (!valid_text(domain)) {
-		*problem = "policy-domain is not valid UTF-8";
+	if ((domain == NULL || domain[0] == '\0')
+	    && strcmp(type, "tlsa") == 0) {
+		*problem = "tlsa policy without policy-domain";
 		return NULL;
 	}
+	if (domain == NULL || domain[0] == '\0')
+		domain = ctx->domain;
+	strbuf_init(&why);
+	if (domain_normalise(domain, false, &normalised, &why) != 0) {
+		strbuf_free(&why);
+		*problem = "invalid policy-domain";
+		return NULL;
+	}
+	strbuf_free(&why);
+
 	object = cJSON_CreateObject();
 	cJSON_AddStringToObject(object, "policy-type", type);
 	cJSON_AddItemToObject(object, "policy-string", copy_strings(
 		cJSON_GetObjectItemCaseSensitive(policy, "policy-string"),
 		problem));
-	cJSON_AddStringToObject(object, "policy-domain", domain);
-	cJSON_AddItemToObject(object, "mx-host", copy_strings(
-		cJSON_GetObjectItemCaseSensitive(policy, "mx-host"), problem));
+	cJSON_AddStringToObject(object, "policy-domain", normalised);
+	cJSON_AddItemToObject(object, "mx-host", copy_hosts(
+		cJSON_GetObjectItemCaseSensitive(policy, "mx-host"), ctx));
+	free(normalised);
 	if (*problem != NULL) {
 		cJSON_Delete(object);
 		return NULL;
@@ -290,13 +404,52 @@ static void copy_member(cJSON *to, const cJSON *from, const char *name,
 	if (value == NULL || value[0] == '\0')
 		return;
 	if (!valid_text(value)) {
-		if (msg_rate_allow(&bad_line_rate))
-			msg_warn("day %s, domain %s: leaving out %s of a "
-				 "failure-details row: invalid UTF-8", ctx->day,
-				 ctx->domain, name);
+		warn_left_out(ctx, name, value, "invalid UTF-8");
 		return;
 	}
 	cJSON_AddStringToObject(to, name, value);
+}
+
+/* Copy an IP address in canonical form (RFC 5952 for IPv6). */
+static void copy_address(cJSON *to, const cJSON *from, const char *name,
+			 const struct build_context *ctx)
+{
+	const char *value = text_member(from, name);
+	unsigned char binary[16];
+	char text[INET6_ADDRSTRLEN];
+	int family = AF_INET;
+
+	if (value == NULL || value[0] == '\0')
+		return;
+	if (inet_pton(AF_INET, value, binary) != 1) {
+		family = AF_INET6;
+		if (inet_pton(AF_INET6, value, binary) != 1) {
+			warn_left_out(ctx, name, value, "not an IP address");
+			return;
+		}
+	}
+	cJSON_AddStringToObject(to, name, inet_ntop(family, binary, text,
+						    sizeof(text)));
+}
+
+/* Copy a host name normalised to A-labels. */
+static void copy_host(cJSON *to, const cJSON *from, const char *name,
+		      const struct build_context *ctx)
+{
+	const char *value = text_member(from, name);
+	struct strbuf why;
+	char *host;
+
+	if (value == NULL || value[0] == '\0')
+		return;
+	strbuf_init(&why);
+	if (domain_normalise(value, false, &host, &why) == 0) {
+		cJSON_AddStringToObject(to, name, host);
+		free(host);
+	} else {
+		warn_left_out(ctx, name, value, why.data);
+	}
+	strbuf_free(&why);
 }
 
 /* Reduce a HELO value to one line: a multi-line EHLO reply such as
@@ -307,13 +460,13 @@ static void copy_helo(cJSON *to, const cJSON *from,
 	const char *value = text_member(from, "receiving-mx-helo");
 	char *helo;
 
-	if (value == NULL || strpbrk(value, "\r\n") == NULL) {
-		copy_member(to, from, "receiving-mx-helo", ctx);
+	if (value == NULL || value[0] == '\0')
 		return;
-	}
 	helo = helo_from_reply(value);
 	if (helo != NULL && valid_text(helo))
 		cJSON_AddStringToObject(to, "receiving-mx-helo", helo);
+	else if (helo != NULL)
+		warn_left_out(ctx, "receiving-mx-helo", helo, "invalid UTF-8");
 	free(helo);
 }
 
@@ -323,19 +476,20 @@ static void copy_helo(cJSON *to, const cJSON *from,
  * an unknown name is carried in failure-reason-code instead.
  */
 static char *canonical_detail(const cJSON *detail,
-			      const struct build_context *ctx)
+			      const struct build_context *ctx,
+			      char **reported_type)
 {
 	const char *type = text_member(detail, "result-type");
 	const char *reason = text_member(detail, "failure-reason-code");
 	cJSON *object = cJSON_CreateObject();
 	bool known = type != NULL && result_type_known(type);
 
-	cJSON_AddStringToObject(object, "result-type",
-				known ? type : "validation-failure");
-	copy_member(object, detail, "sending-mta-ip", ctx);
-	copy_member(object, detail, "receiving-mx-hostname", ctx);
+	*reported_type = xstrdup(known ? type : "validation-failure");
+	cJSON_AddStringToObject(object, "result-type", *reported_type);
+	copy_address(object, detail, "sending-mta-ip", ctx);
+	copy_host(object, detail, "receiving-mx-hostname", ctx);
 	copy_helo(object, detail, ctx);
-	copy_member(object, detail, "receiving-ip", ctx);
+	copy_address(object, detail, "receiving-ip", ctx);
 	copy_member(object, detail, "additional-information", ctx);
 	if (known) {
 		copy_member(object, detail, "failure-reason-code", ctx);
@@ -359,6 +513,7 @@ static char *canonical_detail(const cJSON *detail,
 	}
 	return print_and_delete(object);
 }
+
 
 static int compare_keyed(const void *left, const void *right)
 {
@@ -424,22 +579,21 @@ static int compare_lines(const void *left, const void *right)
 
 /* Rewrite the lines of one report; lines that cannot be reported are
  * logged and left out. */
-static struct canonical_line *canonical_lines(const struct keyed_counter
-					      *group, size_t count,
-					      const struct build_context *ctx,
-					      size_t *used)
+static struct canonical_line *canonical_lines(
+	const struct summary_counter *const *counters, size_t count,
+	const struct build_context *ctx, size_t *used)
 {
 	struct canonical_line *lines = xcalloc(count + 1, sizeof(*lines));
 	size_t i;
 
 	*used = 0;
 	for (i = 0; i < count; i++) {
-		const struct summary_counter *counter = group[i].counter;
+		const struct summary_counter *counter = counters[i];
 		struct canonical_line *line = &lines[*used];
 		const char *problem;
 
 		line->counter = counter;
-		line->policy = canonical_policy(counter->policy, ctx->domain,
+		line->policy = canonical_policy(counter->policy, ctx,
 						&problem);
 		if (line->policy == NULL) {
 			if (msg_rate_allow(&bad_line_rate))
@@ -449,7 +603,8 @@ static struct canonical_line *canonical_lines(const struct keyed_counter
 			continue;
 		}
 		if (counter->is_detail)
-			line->detail = canonical_detail(counter->detail, ctx);
+			line->detail = canonical_detail(counter->detail, ctx,
+							&line->detail_type);
 		(*used)++;
 	}
 	if (*used > 1)
@@ -464,8 +619,24 @@ static void free_lines(struct canonical_line *lines, size_t count)
 	for (i = 0; i < count; i++) {
 		free(lines[i].policy);
 		free(lines[i].detail);
+		free(lines[i].detail_type);
 	}
 	free(lines);
+}
+
+/* Start a new row of entry from a detail line, taking its strings. */
+static void add_row(struct policy_entry *entry, struct canonical_line *line)
+{
+	struct detail_row *row;
+
+	entry->rows = xreallocarray(entry->rows, entry->row_count + 1,
+				    sizeof(*entry->rows));
+	row = &entry->rows[entry->row_count++];
+	row->json = line->detail;
+	row->type = line->detail_type;
+	row->count = line->counter->count;
+	line->detail = NULL;
+	line->detail_type = NULL;
 }
 
 /* Add sorted lines up into policies; equal texts are adjacent. The
@@ -494,30 +665,32 @@ static struct policy_entry *merge_lines(struct canonical_line *lines,
 		}
 		last = entry->row_count > 0 ? &entry->rows[entry->row_count - 1]
 			: NULL;
-		if (last != NULL && strcmp(last->json, line->detail) == 0) {
+		if (last != NULL && strcmp(last->json, line->detail) == 0)
 			add_count(&last->count, line->counter->count);
-			continue;
-		}
-		entry->rows = xreallocarray(entry->rows, entry->row_count + 1,
-					    sizeof(*entry->rows));
-		last = &entry->rows[entry->row_count++];
-		memset(last, 0, sizeof(*last));
-		last->json = line->detail;
-		last->count = line->counter->count;
-		line->detail = NULL;
+		else
+			add_row(entry, line);
 	}
 	return policies;
+}
+
+static void free_rows(struct detail_row *rows, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		free(rows[i].json);
+		free(rows[i].type);
+	}
+	free(rows);
 }
 
 static void free_policies(struct policy_entry *policies, size_t count)
 {
 	size_t i;
-	size_t j;
 
 	for (i = 0; i < count; i++) {
-		for (j = 0; j < policies[i].row_count; j++)
-			free(policies[i].rows[j].json);
-		free(policies[i].rows);
+		free_rows(policies[i].rows, policies[i].row_count);
+		free_rows(policies[i].shown, policies[i].shown_count);
 		free(policies[i].json);
 	}
 	free(policies);
@@ -543,32 +716,195 @@ static int compare_rows_by_count(const void *left, const void *right)
 	return strcmp(a->json, b->json);
 }
 
-/* Keep at most max rows per policy, those with the largest counts. */
-static void cap_rows(struct policy_entry *policies, size_t count,
-		     const struct build_context *ctx)
+static int compare_totals(const void *left, const void *right)
 {
-	size_t max = ctx->identity->max_failure_details;
+	const struct type_total *a = left;
+	const struct type_total *b = right;
+
+	if (a->count != b->count)
+		return a->count < b->count ? 1 : -1;
+	return strcmp(a->type, b->type);
+}
+
+/* The text of a row that contains nothing but its result-type. */
+static char *bare_row_json(const char *type)
+{
+	return xasprintf("{\"result-type\":\"%s\"}", type);
+}
+
+/* Make the table of result-types of entry's rows, each with the index of
+ * its bare row. Returns the number of types. */
+static size_t list_types(const struct policy_entry *entry,
+			 struct type_total totals[REPORT_MAX_TYPES])
+{
+	size_t count = 0;
+	size_t i;
+	size_t t;
+
+	for (i = 0; i < entry->row_count; i++) {
+		const struct detail_row *row = &entry->rows[i];
+		char *bare;
+
+		for (t = 0; t < count; t++)
+			if (strcmp(totals[t].type, row->type) == 0)
+				break;
+		if (t == count) {
+			if (count == REPORT_MAX_TYPES)
+				msg_panic("report: more than %d result-types "
+					  "in one policy", REPORT_MAX_TYPES);
+			memset(&totals[t], 0, sizeof(totals[t]));
+			totals[t].type = row->type;
+			totals[t].bare = SIZE_MAX;
+			count++;
+		}
+		bare = bare_row_json(row->type);
+		if (totals[t].bare == SIZE_MAX && strcmp(row->json, bare) == 0)
+			totals[t].bare = i;
+		free(bare);
+	}
+	return count;
+}
+
+/* Add up the rows from index kept on per result-type. Returns how many
+ * types need a row of their own, because their bare row is not kept. */
+static size_t total_from(const struct policy_entry *entry, size_t kept,
+			 struct type_total *totals, size_t type_count)
+{
+	size_t extra = 0;
+	size_t i;
+	size_t t;
+
+	for (t = 0; t < type_count; t++) {
+		totals[t].count = 0;
+		totals[t].rows = 0;
+	}
+	for (i = kept; i < entry->row_count; i++) {
+		for (t = 0; strcmp(totals[t].type, entry->rows[i].type) != 0;
+		     t++)
+			continue;
+		add_count(&totals[t].count, entry->rows[i].count);
+		totals[t].rows++;
+	}
+	for (t = 0; t < type_count; t++)
+		if (totals[t].rows > 0 && totals[t].bare >= kept)
+			extra++;
+	return extra;
+}
+
+static void add_shown(struct policy_entry *entry, const char *json,
+		      const char *type, unsigned long long count)
+{
+	struct detail_row *row = &entry->shown[entry->shown_count++];
+
+	row->json = xstrdup(json);
+	row->type = xstrdup(type);
+	row->count = count;
+}
+
+/*
+ * Fill entry->shown with at most cap rows: the kept rows, then one row
+ * per folded result-type, joined into the kept bare row when there is
+ * one. When even the per-type rows are more than cap, the ones with the
+ * smallest totals are left out. entry->rows must be sorted by count.
+ */
+static void fold_rows(struct policy_entry *entry, size_t cap)
+{
+	struct type_total totals[REPORT_MAX_TYPES];
+	size_t type_count = list_types(entry, totals);
+	size_t kept_rows = cap;
+	size_t extra = total_from(entry, kept_rows, totals, type_count);
+	size_t t;
+
+	/* Each row given up adds at most one per-type row, so the first
+	 * kept_rows count that fits, counting down, is the largest one. */
+	while (kept_rows > 0 && kept_rows + extra > cap)
+		extra = total_from(entry, --kept_rows, totals, type_count);
+
+	entry->shown = xcalloc(kept_rows + type_count + 1,
+			       sizeof(*entry->shown));
+	entry->shown_count = 0;
+	entry->folded = entry->row_count - kept_rows;
+	entry->dropped = 0;
+	for (t = 0; t < kept_rows; t++)
+		add_shown(entry, entry->rows[t].json, entry->rows[t].type,
+			  entry->rows[t].count);
+	qsort(totals, type_count, sizeof(*totals), compare_totals);
+	for (t = 0; t < type_count; t++) {
+		char *bare;
+
+		if (totals[t].rows == 0)
+			continue;
+		if (totals[t].bare < kept_rows) {
+			add_count(&entry->shown[totals[t].bare].count,
+				  totals[t].count);
+			continue;
+		}
+		if (entry->shown_count >= cap) {
+			entry->dropped += totals[t].rows;
+			continue;
+		}
+		bare = bare_row_json(totals[t].type);
+		add_shown(entry, bare, totals[t].type, totals[t].count);
+		free(bare);
+	}
+	entry->folded -= entry->dropped;
+}
+
+/* Choose the rows of every policy under a cap; rows are reported in
+ * text order. */
+static void apply_cap(struct policy_entry *policies, size_t count,
+		      size_t cap)
+{
 	size_t i;
 	size_t j;
 
 	for (i = 0; i < count; i++) {
 		struct policy_entry *entry = &policies[i];
 
-		if (entry->row_count <= max)
-			continue;
-		msg_warn("day %s, domain %s: a policy has %zu failure-details "
-			 "rows; reporting the %zu with the largest counts "
-			 "(report_max_failure_details); the session totals "
-			 "are unchanged", ctx->day, ctx->domain,
-			 entry->row_count, max);
-		qsort(entry->rows, entry->row_count, sizeof(*entry->rows),
-		      compare_rows_by_count);
-		for (j = max; j < entry->row_count; j++)
-			free(entry->rows[j].json);
-		entry->row_count = max;
-		qsort(entry->rows, entry->row_count, sizeof(*entry->rows),
-		      compare_rows_by_text);
+		free_rows(entry->shown, entry->shown_count);
+		entry->shown = NULL;
+		entry->shown_count = 0;
+		entry->folded = 0;
+		entry->dropped = 0;
+		if (entry->row_count > cap) {
+			qsort(entry->rows, entry->row_count,
+			      sizeof(*entry->rows), compare_rows_by_count);
+			fold_rows(entry, cap);
+		} else {
+			entry->shown = xcalloc(entry->row_count + 1,
+					       sizeof(*entry->shown));
+			for (j = 0; j < entry->row_count; j++)
+				add_shown(entry, entry->rows[j].json,
+					  entry->rows[j].type,
+					  entry->rows[j].count);
+		}
+		if (entry->shown_count > 1)
+			qsort(entry->shown, entry->shown_count,
+			      sizeof(*entry->shown), compare_rows_by_text);
 	}
+}
+
+/* Log what a cap did to the rows, once per report. */
+static void log_cap(const struct build_context *ctx,
+		    const struct policy_entry *policies, size_t count,
+		    size_t cap, const char *reason)
+{
+	size_t folded = 0;
+	size_t dropped = 0;
+	size_t rows = 0;
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		folded += policies[i].folded;
+		dropped += policies[i].dropped;
+		rows += policies[i].row_count;
+	}
+	if ((folded > 0 || dropped > 0) && msg_rate_allow(&fold_rate))
+		msg_warn("day %s, domain %s: %s: at most %zu failure-details "
+			 "rows per policy; %zu of %zu rows folded into one row "
+			 "per result-type, %zu left out; the session totals "
+			 "are unchanged", ctx->day, ctx->domain, reason, cap,
+			 folded, rows, dropped);
 }
 
 static cJSON *policy_json(const struct policy_entry *entry)
@@ -586,16 +922,13 @@ static cJSON *policy_json(const struct policy_entry *entry)
 	add_integer(summary, "total-successful-session-count", entry->success);
 	add_integer(summary, "total-failure-session-count", entry->failure);
 	cJSON_AddItemToObject(item, "summary", summary);
-	for (i = 0; i < entry->row_count; i++) {
-		cJSON *row;
+	for (i = 0; i < entry->shown_count; i++) {
+		cJSON *row = cJSON_Parse(entry->shown[i].json);
 
-		if (entry->rows[i].dropped)
-			continue;
-		row = cJSON_Parse(entry->rows[i].json);
 		if (row == NULL)
 			msg_panic("report: cannot parse canonical detail "
-				  "\"%.200s\"", entry->rows[i].json);
-		add_integer(row, "failed-session-count", entry->rows[i].count);
+				  "\"%.200s\"", entry->shown[i].json);
+		add_integer(row, "failed-session-count", entry->shown[i].count);
 		cJSON_AddItemToArray(details, row);
 	}
 	cJSON_AddItemToObject(item, "failure-details", details);
@@ -628,94 +961,73 @@ static char *report_json(const struct build_context *ctx,
 	return print_and_delete(root);
 }
 
-/* Smallest count first, the reverse of the order rows are kept in. */
-static int compare_rows_to_drop(const void *left, const void *right)
+static size_t largest_row_count(const struct policy_entry *policies,
+				size_t count)
 {
-	const struct detail_row *const *a = left;
-	const struct detail_row *const *b = right;
+	size_t largest = 0;
+	size_t i;
 
-	return compare_rows_by_count(*b, *a);
+	for (i = 0; i < count; i++)
+		if (policies[i].shown_count > largest)
+			largest = policies[i].shown_count;
+	return largest;
 }
 
-/* Rows in the order they are given up for size. */
-static struct detail_row **rows_smallest_first(struct policy_entry *policies,
-					       size_t count, size_t *total)
+/* Serialise and gzip the report into out. Returns 1 when it fits
+ * report_max_size, 0 when it does not, -1 when compression failed. */
+static int encode_once(const struct build_context *ctx,
+		       const struct policy_entry *policies, size_t count,
+		       struct report *out)
 {
-	struct detail_row **order;
-	size_t i;
-	size_t j;
-	size_t k = 0;
-
-	*total = 0;
-	for (i = 0; i < count; i++)
-		*total += policies[i].row_count;
-	order = xcalloc(*total + 1, sizeof(*order));
-	for (i = 0; i < count; i++)
-		for (j = 0; j < policies[i].row_count; j++)
-			order[k++] = &policies[i].rows[j];
-	if (*total > 1)
-		qsort(order, *total, sizeof(*order), compare_rows_to_drop);
-	return order;
+	free(out->json);
+	free(out->gzip);
+	out->gzip = NULL;
+	out->json = report_json(ctx, policies, count);
+	if (gzip_compress(out->json, strlen(out->json), &out->gzip,
+			  &out->gzip_len) != 0) {
+		msg_error("day %s, domain %s: cannot compress the report",
+			  ctx->day, ctx->domain);
+		return -1;
+	}
+	return out->gzip_len <= ctx->identity->max_size ? 1 : 0;
 }
 
 /*
- * Serialise and gzip the report into out. While the gzip is larger than
- * report_max_size, leave out failure-details rows, smallest counts first,
- * dropping about as large a share as the excess (at least one row).
+ * Serialise and gzip the report into out, applying the row cap. While the
+ * gzip is larger than report_max_size, shrink the cap of every policy in
+ * proportion to the excess, by at least one row.
  */
 static int encode_report(const struct build_context *ctx,
 			 struct policy_entry *policies, size_t count,
 			 struct report *out)
 {
-	struct detail_row **order = NULL;
-	size_t total = 0;
-	size_t dropped = 0;
+	size_t cap = ctx->identity->max_failure_details;
+	bool shrunk = false;
+	int fits;
 
-	for (;;) {
-		size_t excess;
-		size_t more;
+	apply_cap(policies, count, cap);
+	log_cap(ctx, policies, count, cap, "report_max_failure_details");
+	cap = largest_row_count(policies, count);
+	while ((fits = encode_once(ctx, policies, count, out)) == 0
+	       && cap > 0) {
+		double share = (double)ctx->identity->max_size
+			/ (double)out->gzip_len;
+		size_t smaller = (size_t)((double)cap * share * 0.9);
 
-		out->json = report_json(ctx, policies, count);
-		if (gzip_compress(out->json, strlen(out->json), &out->gzip,
-				  &out->gzip_len) != 0) {
-			msg_error("day %s, domain %s: cannot compress the "
-				  "report", ctx->day, ctx->domain);
-			break;
-		}
-		if (out->gzip_len <= ctx->identity->max_size) {
-			if (dropped > 0)
-				msg_warn("day %s, domain %s: left out %zu of "
-					 "%zu failure-details rows (smallest "
-					 "counts) to stay within "
-					 "report_max_size (%zu bytes); the "
-					 "session totals are unchanged",
-					 ctx->day, ctx->domain, dropped, total,
-					 ctx->identity->max_size);
-			free(order);
-			return 0;
-		}
-		if (order == NULL)
-			order = rows_smallest_first(policies, count, &total);
-		if (dropped == total) {
-			msg_error("day %s, domain %s: report is %zu bytes "
-				  "gzip'd even without failure-details, more "
-				  "than report_max_size (%zu bytes); not "
-				  "sending it. Raise report_max_size", ctx->day,
-				  ctx->domain, out->gzip_len,
-				  ctx->identity->max_size);
-			break;
-		}
-		excess = out->gzip_len - ctx->identity->max_size;
-		more = (size_t)((double)(total - dropped) * (double)excess
-				/ (double)out->gzip_len) + 1;
-		while (more-- > 0 && dropped < total)
-			order[dropped++]->dropped = true;
-		free(out->json);
-		free(out->gzip);
-		out->json = NULL;
-		out->gzip = NULL;
+		cap = smaller < cap ? smaller : cap - 1;
+		apply_cap(policies, count, cap);
+		shrunk = true;
 	}
-	free(order);
+	if (fits == 1 && shrunk)
+		log_cap(ctx, policies, count, cap, "report_max_size");
+	if (fits == 0)
+		msg_error("day %s, domain %s: report is %zu bytes gzip'd even "
+			  "without failure-details, more than report_max_size "
+			  "(%zu bytes); not sending it. Raise report_max_size",
+			  ctx->day, ctx->domain, out->gzip_len,
+			  ctx->identity->max_size);
+	if (fits == 1)
+		return 0;
 	free(out->json);
 	free(out->gzip);
 	out->json = NULL;
@@ -746,12 +1058,25 @@ static void report_digest(const char *day, const char *domain,
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }
 
-/* Build the report of one (domain, record) group. Returns 0 with out
- * filled, 1 when the report is skipped as success-only, -1 when it cannot
- * be built (logged). */
+static bool has_rows(const struct policy_entry *policies, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (policies[i].row_count > 0)
+			return true;
+	return false;
+}
+
+/*
+ * Build the report of one (domain, record) group. Returns 0 with out
+ * filled, 1 when the report is skipped because it has no failures (no
+ * failed session and no failure-details row) and report_success_only_days
+ * is no, -1 when it cannot be built (logged).
+ */
 static int build_report(struct build_context *ctx,
-			const struct keyed_counter *group, size_t count,
-			struct report *out)
+			const struct summary_counter *const *counters,
+			size_t count, struct report *out)
 {
 	struct canonical_line *lines;
 	struct policy_entry *policies;
@@ -767,7 +1092,7 @@ static int build_report(struct build_context *ctx,
 				   ctx->identity->submitter);
 	ctx->report_id = out->report_id;
 
-	lines = canonical_lines(group, count, ctx, &line_count);
+	lines = canonical_lines(counters, count, ctx, &line_count);
 	policies = merge_lines(lines, line_count, &policy_count);
 	free_lines(lines, line_count);
 	for (i = 0; i < policy_count; i++) {
@@ -778,13 +1103,12 @@ static int build_report(struct build_context *ctx,
 		msg_warn("day %s, domain %s: no summary line could be "
 			 "reported; no report", ctx->day, ctx->domain);
 		status = -1;
-	}
-	else if (out->failures == 0 && !ctx->identity->success_only_days)
+	} else if (out->failures == 0 && !has_rows(policies, policy_count)
+		   && !ctx->identity->success_only_days) {
 		status = 1;
-	if (status == 0) {
-		cap_rows(policies, policy_count, ctx);
-		status = encode_report(ctx, policies, policy_count, out);
 	}
+	if (status == 0)
+		status = encode_report(ctx, policies, policy_count, out);
 	free_policies(policies, policy_count);
 	if (status != 0) {
 		free(out->report_id);
@@ -802,6 +1126,40 @@ static int build_report(struct build_context *ctx,
 	return 0;
 }
 
+int report_build_group(const struct summary_group *group, const char *day,
+		       const struct report_identity *identity,
+		       struct report *report)
+{
+	const struct summary_counter **counters;
+	struct build_context ctx;
+	size_t i;
+	int status;
+
+	memset(report, 0, sizeof(*report));
+	memset(&ctx, 0, sizeof(ctx));
+	if (utc_day_parse(day, &ctx.begin) != 0) {
+		msg_error("invalid day \"%.40s\" in a summary; no report",
+			  day);
+		return -1;
+	}
+	if (group->invalid_reason != NULL) {
+		msg_warn("day %s: skipping %zu summary lines of invalid domain "
+			 "\"%.100s\": %s", day, group->counter_count,
+			 group->domain, group->invalid_reason);
+		return -1;
+	}
+	ctx.identity = identity;
+	ctx.day = day;
+	ctx.domain = group->domain;
+	ctx.record = group->record;
+	counters = xcalloc(group->counter_count + 1, sizeof(*counters));
+	for (i = 0; i < group->counter_count; i++)
+		counters[i] = &group->counters[i];
+	status = build_report(&ctx, counters, group->counter_count, report);
+	free(counters);
+	return status;
+}
+
 static size_t group_end(const struct keyed_counter *keyed, size_t start,
 			size_t count)
 {
@@ -817,11 +1175,13 @@ int report_build_all(const struct summary *summary,
 		     struct report **reports, size_t *count,
 		     struct strbuf *error)
 {
+	const struct summary_counter **counters;
 	struct build_context ctx;
 	struct keyed_counter *keyed;
 	size_t success_only = 0;
 	size_t start;
 	size_t end;
+	size_t i;
 
 	*reports = NULL;
 	*count = 0;
@@ -834,6 +1194,9 @@ int report_build_all(const struct summary *summary,
 		return -1;
 	}
 	keyed = key_counters(summary);
+	counters = xcalloc(summary->counter_count + 1, sizeof(*counters));
+	for (i = 0; i < summary->counter_count; i++)
+		counters[i] = keyed[i].counter;
 	*reports = xcalloc(summary->counter_count + 1, sizeof(**reports));
 	for (start = 0; start < summary->counter_count; start = end) {
 		int status;
@@ -848,13 +1211,14 @@ int report_build_all(const struct summary *summary,
 		}
 		ctx.domain = keyed[start].domain;
 		ctx.record = keyed[start].counter->record;
-		status = build_report(&ctx, keyed + start, end - start,
+		status = build_report(&ctx, counters + start, end - start,
 				      &(*reports)[*count]);
 		if (status == 0)
 			(*count)++;
 		else if (status == 1)
 			success_only++;
 	}
+	free(counters);
 	free_keyed(keyed, summary->counter_count);
 	if (success_only > 0)
 		msg_info("day %s: %zu reports without failures not built "
@@ -863,18 +1227,23 @@ int report_build_all(const struct summary *summary,
 	return 0;
 }
 
+void report_free(struct report *report)
+{
+	free(report->day);
+	free(report->report_domain);
+	free(report->record);
+	free(report->report_id);
+	free(report->filename);
+	free(report->json);
+	free(report->gzip);
+	memset(report, 0, sizeof(*report));
+}
+
 void report_free_all(struct report *reports, size_t count)
 {
 	size_t i;
 
-	for (i = 0; i < count; i++) {
-		free(reports[i].day);
-		free(reports[i].report_domain);
-		free(reports[i].record);
-		free(reports[i].report_id);
-		free(reports[i].filename);
-		free(reports[i].json);
-		free(reports[i].gzip);
-	}
+	for (i = 0; i < count; i++)
+		report_free(&reports[i]);
 	free(reports);
 }

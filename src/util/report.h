@@ -8,19 +8,25 @@
  * report-id and policies, each with policy, summary and failure-details,
  * serialised with cJSON and gzip'd as one member. Policies and
  * failure-details are sorted by their canonical JSON, so a rebuilt report
- * is byte-identical. At most report_max_failure_details rows are kept per
- * policy (the largest counts), and rows are left out, smallest counts
- * first, until the gzip fits report_max_size; the session totals never
- * change. A report too large even without rows is logged and not built.
- * With report_success_only_days = no, reports without failures
- * are not built.
+ * is byte-identical.
+ *
+ * Size control: a policy reports at most report_max_failure_details rows.
+ * Beyond that the rows with the smallest counts are folded into one row
+ * per result-type that carries only result-type and failed-session-count.
+ * While the gzip is larger than report_max_size, the cap shrinks for
+ * every policy. Rows are left out only when the cap is below the number
+ * of result-types. The session totals never change. A report too large
+ * even without rows is logged and not built. With
+ * report_success_only_days = no, reports without any failed session or
+ * failure-details row are not built.
  *
  * report-id is stable: the same (day, domain, record) always gives the
  * same id, so a rebuilt report is recognisably the same report. It has no
  * ':' or spaces, so it fits the Subject's "<id-left@id-right>" form:
  * "<day>.<domain>.<16 hex digits>@<submitter>". The file name follows
  * RFC 8460 section 5.1:
- * "<submitter>!<domain>!<begin>!<end>!<16 hex digits>.json.gz".
+ * "<submitter>!<domain>!<begin>!<end>!<16 hex digits>.json.gz", with the
+ * day's first and last second in UTC epoch seconds.
  */
 #ifndef TLSRPTD_REPORT_H
 #define TLSRPTD_REPORT_H
@@ -37,7 +43,7 @@
 struct report_identity {
 	const char *organization_name;
 	const char *contact_info;
-	const char *submitter;		/* domain of contact_info */
+	const char *submitter;		/* domain of contact_info, normalised */
 	size_t max_failure_details;	/* report_max_failure_details */
 	size_t max_size;		/* report_max_size, gzip'd bytes */
 	bool success_only_days;		/* report_success_only_days */
@@ -65,6 +71,10 @@ int report_identity_from_config(struct report_identity *identity,
 				struct strbuf *error);
 void report_identity_free(struct report_identity *identity);
 
+/* Check that main.cf names a usable reporting identity, for programs that
+ * start the suite; returns -1 with the reason in error. */
+int report_identity_check(struct strbuf *error);
+
 /*
  * Build the reports of summary into a new array that the caller releases
  * with report_free_all(). Problems that concern one domain, record or
@@ -76,5 +86,17 @@ int report_build_all(const struct summary *summary,
 		     struct report **reports, size_t *count,
 		     struct strbuf *error);
 void report_free_all(struct report *reports, size_t count);
+
+/*
+ * Build the report of one group of a summary stream into report, which
+ * the caller releases with report_free() after a 0 return. Returns 0, 1
+ * when the report is not built because it has no failures and
+ * report_success_only_days is no, or -1 when it cannot be built (logged:
+ * an invalid domain, no line that can be reported, too large).
+ */
+int report_build_group(const struct summary_group *group, const char *day,
+		       const struct report_identity *identity,
+		       struct report *report);
+void report_free(struct report *report);
 
 #endif

@@ -21,6 +21,15 @@
  * datagram_policy_key() and datagram_detail_key(). The reader treats a
  * summary file as untrusted input: every line is type-checked, and a file
  * with one bad line is rejected whole.
+ *
+ * Two readers: summary_read() loads the whole file, and the stream reader
+ * returns one report group at a time, all lines of one (domain, record),
+ * in memory that does not grow with the number of domains. The
+ * aggregator writes its policy lines and then its detail lines, each in
+ * key order, so a file is a few sorted runs, which the stream merges. A
+ * file with more runs than a merge should open at once (lines appended
+ * from several hosts in any order) is first sorted in chunks into a
+ * scratch file, whose sorted chunks are then merged.
  */
 #ifndef TLSRPTD_SUMMARY_FILE_H
 #define TLSRPTD_SUMMARY_FILE_H
@@ -89,5 +98,64 @@ struct summary {
 int summary_read(const char *path, struct summary *summary,
 		 struct strbuf *error);
 void summary_free(struct summary *summary);
+
+#define SUMMARY_MAX_LINE	(1024 * 1024)	/* octets of one line */
+#define SUMMARY_MERGE_RUNS	64	/* sorted runs merged without sorting */
+#define SUMMARY_SORT_CHUNK	(16 * 1024 * 1024) /* octets sorted at once */
+
+/* Tuning of the stream reader; tests make them small. */
+struct summary_stream_limits {
+	size_t merge_runs;	/* more sorted runs than this: sort first */
+	size_t sort_chunk;	/* octets of lines sorted in memory at once */
+};
+
+/*
+ * The lines of one report: the same record and the same domain after
+ * domain_normalise(), the key a report is built for. An invalid domain
+ * keeps its text as written and has invalid_reason set. Everything
+ * belongs to the stream until the next summary_stream_next() call.
+ */
+struct summary_group {
+	const char *domain;
+	const char *invalid_reason;	/* NULL when the domain is valid */
+	const char *record;
+	const struct summary_counter *counters;
+	size_t counter_count;
+};
+
+struct summary_stream_state;
+
+/* An open summary file read group by group. The header fields are
+ * copies owned by the stream. */
+struct summary_stream {
+	char *day;
+	char *kind;
+	char *created;
+	char *host;
+	unsigned long long counter_count;	/* from the end record */
+	size_t run_count;	/* sorted runs in the file */
+	bool sorted;		/* the file was sorted into scratch space */
+	struct summary_stream_state *state;
+};
+
+/*
+ * Open path and check all of it as summary_read() does: header, every
+ * line, the end record. Groups come out in (domain, record) order. When
+ * the file has more than limits->merge_runs sorted runs, it is sorted
+ * into an unlinked scratch file created from scratch_template (a
+ * mkstemp() template such as "tmp/reporter.sort.XXXXXX"). limits may be
+ * NULL for the defaults. Returns 0, or -1 with error set and nothing to
+ * close.
+ */
+int summary_stream_open(struct summary_stream *stream, const char *path,
+			const char *scratch_template,
+			const struct summary_stream_limits *limits,
+			struct strbuf *error);
+
+/* Fill group with the next report group. Returns 1, 0 at the end, or -1
+ * with error set (a read error, or the file changed after the check). */
+int summary_stream_next(struct summary_stream *stream,
+			struct summary_group *group, struct strbuf *error);
+void summary_stream_close(struct summary_stream *stream);
 
 #endif

@@ -23,20 +23,39 @@
 #define EXT_NAME_MAX		32	/* ALPHA / DIGIT, then up to 31 more */
 #define SHOWN_MAX		100	/* octets of input quoted in warnings */
 
-static void add_warning(struct strbuf *warnings, const char *format, ...)
+/* One parse: the result so far and the warnings about it. */
+struct parse {
+	struct tlsrpt_record *result;
+	struct strbuf *warnings;	/* NULL: not collected */
+	size_t warning_count;
+};
+
+static void add_warning(struct parse *parse, const char *format, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void add_warning(struct strbuf *warnings, const char *format, ...)
+/* Collect a warning. After TLSRPT_MAX_WARNINGS only the number of
+ * further warnings is kept, so a hostile record makes one short line. */
+static void add_warning(struct parse *parse, const char *format, ...)
 {
 	va_list ap;
 
-	if (warnings == NULL)
+	parse->warning_count++;
+	if (parse->warnings == NULL
+	    || parse->warning_count > TLSRPT_MAX_WARNINGS)
 		return;
-	if (warnings->len > 0)
-		strbuf_puts(warnings, "; ");
+	if (parse->warnings->len > 0)
+		strbuf_puts(parse->warnings, "; ");
 	va_start(ap, format);
-	strbuf_vprintf(warnings, format, ap);
+	strbuf_vprintf(parse->warnings, format, ap);
 	va_end(ap);
+}
+
+static void finish_warnings(struct parse *parse)
+{
+	if (parse->warnings != NULL
+	    && parse->warning_count > TLSRPT_MAX_WARNINGS)
+		strbuf_printf(parse->warnings, "; %zu more problems",
+			      parse->warning_count - TLSRPT_MAX_WARNINGS);
 }
 
 static bool is_wsp(char c)
@@ -44,9 +63,9 @@ static bool is_wsp(char c)
 	return c == ' ' || c == '\t';
 }
 
-static void add_destination(struct tlsrpt_record *result, char *uri,
-			    struct strbuf *warnings)
+static void add_destination(struct parse *parse, char *uri)
 {
+	struct tlsrpt_record *result = parse->result;
 	size_t i;
 
 	for (i = 0; i < result->destination_count; i++) {
@@ -56,7 +75,7 @@ static void add_destination(struct tlsrpt_record *result, char *uri,
 		}
 	}
 	if (result->destination_count >= TLSRPT_MAX_DESTINATIONS) {
-		add_warning(warnings, "more than %d destinations; skipping "
+		add_warning(parse, "more than %d destinations; skipping "
 			    "\"%.*s\"", TLSRPT_MAX_DESTINATIONS, SHOWN_MAX,
 			    uri);
 		free(uri);
@@ -152,6 +171,12 @@ static const char *check_quoted(const char *local, size_t len)
 			i++;
 			if (i >= len - 1)
 				return "unterminated quoted local part";
+
+			/* An escaped character must be printable too, or
+			 * "\%0D" would put a CR into the destination. */
+			c = (unsigned char)local[i];
+			if (c < 0x21 || c > 0x7e)
+				return "invalid character in the local part";
 		} else if (c == '"') {
 			return "unescaped '\"' in the local part";
 		}
@@ -232,8 +257,8 @@ static size_t next_address_end(const char *text, size_t start, size_t len)
  * A record must encode a comma as "%2C", so after decoding, commas
  * outside quotes separate several addresses, as in RFC 6068's "to".
  */
-static void add_mailto(struct tlsrpt_record *result, const char *uri,
-		       const char *rest, struct strbuf *warnings)
+static void add_mailto(struct parse *parse, const char *uri,
+		       const char *rest)
 {
 	size_t to_len = strcspn(rest, "?");
 	char *decoded = percent_decode(rest, to_len);
@@ -241,13 +266,13 @@ static void add_mailto(struct tlsrpt_record *result, const char *uri,
 	size_t start = 0;
 
 	if (decoded == NULL) {
-		add_warning(warnings, "skipping \"%.*s\": invalid percent-"
+		add_warning(parse, "skipping \"%.*s\": invalid percent-"
 			    "encoding", SHOWN_MAX, uri);
 		return;
 	}
 	len = strlen(decoded);
 	if (len == 0) {
-		add_warning(warnings, "skipping \"%.*s\": mailto URI without an "
+		add_warning(parse, "skipping \"%.*s\": mailto URI without an "
 			    "address", SHOWN_MAX, uri);
 		free(decoded);
 		return;
@@ -264,9 +289,9 @@ static void add_mailto(struct tlsrpt_record *result, const char *uri,
 							  &problem, &detail)
 			: NULL;
 		if (address != NULL)
-			add_destination(result, address, warnings);
+			add_destination(parse, address);
 		else
-			add_warning(warnings, "skipping \"%.*s\": %s%s%s%s",
+			add_warning(parse, "skipping \"%.*s\": %s%s%s%s",
 				    SHOWN_MAX, uri, problem != NULL ? problem
 				    : "empty address", detail.len ? " (" : "",
 				    detail.data, detail.len ? ")" : "");
@@ -277,15 +302,15 @@ static void add_mailto(struct tlsrpt_record *result, const char *uri,
 }
 
 /* Keep an https URI as published, with the scheme in lower case. */
-static void add_https(struct tlsrpt_record *result, const char *uri,
-		      const char *rest, struct strbuf *warnings)
+static void add_https(struct parse *parse, const char *uri,
+		      const char *rest)
 {
 	if (strncmp(rest, "//", 2) != 0 || strcspn(rest + 2, "/?#") == 0) {
-		add_warning(warnings, "skipping \"%.*s\": https URI without a "
+		add_warning(parse, "skipping \"%.*s\": https URI without a "
 			    "host", SHOWN_MAX, uri);
 		return;
 	}
-	add_destination(result, xasprintf("https:%s", rest), warnings);
+	add_destination(parse, xasprintf("https:%s", rest));
 }
 
 /* Return the length of the RFC 3986 scheme at the start of uri, 0 if
@@ -302,8 +327,7 @@ static size_t scheme_length(const char *uri)
 	return uri[i] == ':' ? i : 0;
 }
 
-static void add_uri(struct tlsrpt_record *result, const char *text,
-		    size_t len, struct strbuf *warnings)
+static void add_uri(struct parse *parse, const char *text, size_t len)
 {
 	char *uri = xstrndup(text, len);
 	size_t scheme_len = scheme_length(uri);
@@ -315,7 +339,7 @@ static void add_uri(struct tlsrpt_record *result, const char *text,
 		unsigned char c = (unsigned char)uri[i];
 
 		if (c < 0x21 || c > 0x7e) {
-			add_warning(warnings, "skipping \"%.*s\": invalid "
+			add_warning(parse, "skipping \"%.*s\": invalid "
 				    "character 0x%02x in URI", SHOWN_MAX, uri,
 				    c);
 			free(uri);
@@ -323,22 +347,21 @@ static void add_uri(struct tlsrpt_record *result, const char *text,
 		}
 	}
 	if (scheme_len == 0)
-		add_warning(warnings, "skipping \"%.*s\": no URI scheme; "
+		add_warning(parse, "skipping \"%.*s\": no URI scheme; "
 			    "expected mailto: or https:", SHOWN_MAX, uri);
 	else if (scheme_len == 6 && strncasecmp(uri, "mailto", 6) == 0)
-		add_mailto(result, uri, uri + 7, warnings);
+		add_mailto(parse, uri, uri + 7);
 	else if (scheme_len == 5 && strncasecmp(uri, "https", 5) == 0)
-		add_https(result, uri, uri + 6, warnings);
+		add_https(parse, uri, uri + 6);
 	else
-		add_warning(warnings, "skipping \"%.*s\": unsupported URI "
+		add_warning(parse, "skipping \"%.*s\": unsupported URI "
 			    "scheme \"%.*s\"; only mailto: and https: are "
 			    "defined", SHOWN_MAX, uri, (int)scheme_len, uri);
 	free(uri);
 }
 
 /* Add the comma-separated URIs of one rua value. */
-static void parse_rua(struct tlsrpt_record *result, const char *value,
-		      size_t len, struct strbuf *warnings)
+static void parse_rua(struct parse *parse, const char *value, size_t len)
 {
 	size_t start = 0;
 
@@ -353,9 +376,9 @@ static void parse_rua(struct tlsrpt_record *result, const char *value,
 		while (last > first && is_wsp(value[last - 1]))
 			last--;
 		if (last == first)
-			add_warning(warnings, "empty URI in rua field");
+			add_warning(parse, "empty URI in rua field");
 		else
-			add_uri(result, value + first, last - first, warnings);
+			add_uri(parse, value + first, last - first);
 		start = end + 1;
 	}
 }
@@ -376,20 +399,19 @@ static bool valid_ext_name(const char *name, size_t len)
 }
 
 /* Handle one field; returns true if it was a rua field. */
-static bool parse_field(struct tlsrpt_record *result, const char *field,
-			size_t len, struct strbuf *warnings)
+static bool parse_field(struct parse *parse, const char *field, size_t len)
 {
 	const char *equals = memchr(field, '=', len);
 	size_t name_len;
 
 	if (len >= strlen(RUA_TAG) && memcmp(field, RUA_TAG,
 					     strlen(RUA_TAG)) == 0) {
-		parse_rua(result, field + strlen(RUA_TAG),
-			  len - strlen(RUA_TAG), warnings);
+		parse_rua(parse, field + strlen(RUA_TAG),
+			  len - strlen(RUA_TAG));
 		return true;
 	}
 	if (equals == NULL) {
-		add_warning(warnings, "ignoring field \"%.*s\" without '='",
+		add_warning(parse, "ignoring field \"%.*s\" without '='",
 			    (int)(len > SHOWN_MAX ? SHOWN_MAX : len), field);
 		return false;
 	}
@@ -398,25 +420,25 @@ static bool parse_field(struct tlsrpt_record *result, const char *field,
 	 * capitalised rua gets a warning because it loses the destinations. */
 	name_len = (size_t)(equals - field);
 	if (name_len == 3 && strncasecmp(field, "rua", 3) == 0)
-		add_warning(warnings, "ignoring field \"%.3s=\": the field name "
+		add_warning(parse, "ignoring field \"%.3s=\": the field name "
 			    "is case-sensitive and must be \"rua=\"", field);
 	else if (!valid_ext_name(field, name_len))
-		add_warning(warnings, "ignoring invalid field \"%.*s\"",
+		add_warning(parse, "ignoring invalid field \"%.*s\"",
 			    (int)(len > SHOWN_MAX ? SHOWN_MAX : len), field);
 	return false;
 }
 
-int tlsrpt_record_parse(const char *record, struct tlsrpt_record *result,
-			struct strbuf *warnings)
+/* Check the version and handle every field. Returns 0, or -1 when the
+ * text is not a TLSRPT record. */
+static int parse_record(struct parse *parse, const char *record,
+			size_t *rua_count)
 {
 	const char *cursor;
 	size_t field_count = 0;
-	size_t rua_count = 0;
 
-	memset(result, 0, sizeof(*result));
 	if (record == NULL || strncmp(record, VERSION_TAG,
 				      strlen(VERSION_TAG)) != 0) {
-		add_warning(warnings, "not a TLSRPT record: \"%.*s\" does not "
+		add_warning(parse, "not a TLSRPT record: \"%.*s\" does not "
 			    "start with \"%s\"", SHOWN_MAX,
 			    record != NULL ? record : "", VERSION_TAG);
 		return -1;
@@ -425,7 +447,7 @@ int tlsrpt_record_parse(const char *record, struct tlsrpt_record *result,
 	while (is_wsp(*cursor))
 		cursor++;
 	if (*cursor != ';' && *cursor != '\0') {
-		add_warning(warnings, "not a TLSRPT record: \"%.*s\" has no "
+		add_warning(parse, "not a TLSRPT record: \"%.*s\" has no "
 			    "';' after \"%s\"", SHOWN_MAX, record,
 			    VERSION_TAG);
 		return -1;
@@ -446,20 +468,39 @@ int tlsrpt_record_parse(const char *record, struct tlsrpt_record *result,
 			len--;
 		if (len > 0) {
 			field_count++;
-			if (parse_field(result, cursor, len, warnings))
-				rua_count++;
+			if (parse_field(parse, cursor, len))
+				(*rua_count)++;
 		}
 		cursor = end;
 	}
 	if (field_count == 0) {
-		add_warning(warnings, "not a TLSRPT record: \"%.*s\" has no "
+		add_warning(parse, "not a TLSRPT record: \"%.*s\" has no "
 			    "field after the version", SHOWN_MAX, record);
 		return -1;
 	}
+	return 0;
+}
+
+int tlsrpt_record_parse(const char *record, struct tlsrpt_record *result,
+			struct strbuf *warnings)
+{
+	struct parse parse = { result, warnings, 0 };
+	size_t rua_count = 0;
+	int status;
+
+	memset(result, 0, sizeof(*result));
+	status = parse_record(&parse, record, &rua_count);
+	finish_warnings(&parse);
+	if (status != 0 || warnings == NULL)
+		return status;
+
+	/* The outcome is always named, even after many warnings. */
 	if (rua_count == 0)
-		add_warning(warnings, "no rua field in the record");
+		strbuf_printf(warnings, "%sno rua field in the record",
+			      warnings->len > 0 ? "; " : "");
 	else if (result->destination_count == 0)
-		add_warning(warnings, "no usable destination in the record");
+		strbuf_printf(warnings, "%sno usable destination in the "
+			      "record", warnings->len > 0 ? "; " : "");
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 #include "strbuf.h"
 
 #define TLSRPT_MAX_DESTINATIONS	16
+#define TLSRPT_MAX_WARNINGS	8	/* then only their number is kept */
 
 struct tlsrpt_record {
 	char **destinations;	/* canonical URIs, owned */
@@ -37,11 +38,13 @@ struct tlsrpt_record {
 /*
  * Parse record into result, which the caller releases with
  * tlsrpt_record_free() whatever the return value. Returns 0 when the
- * record is a TLSRPT record, even one without usable destinations, and -1
- * when it is not one: it does not start with "v=TLSRPTv1" followed by
- * white space, ';' or its end, or it has no field after the version. In
- * both cases warnings (may be NULL) collects one line per skipped URI or
- * problem, separated by "; ".
+ * record is a TLSRPT record, even one without usable destinations. It
+ * returns -1 when the text does not start with "v=TLSRPTv1" followed by
+ * white space, ';' or its end, or has no field after the version. In
+ * both cases warnings (may be NULL) collects one text per skipped URI or
+ * problem, separated by "; ": the first TLSRPT_MAX_WARNINGS, then how many
+ * more there were, then "no rua field" or "no usable destination" when
+ * the record has no destination.
  */
 int tlsrpt_record_parse(const char *record, struct tlsrpt_record *result,
 			struct strbuf *warnings);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -159,6 +160,41 @@ void worker_setup(struct worker *worker, int argc, char **argv,
 	worker_open_log(worker->log_to_stderr);
 }
 
+/* Fail unless every user and group ID, real, effective and saved, is the
+ * account's, and no supplementary group other than its own is left. */
+static void check_dropped(const struct passwd *pw)
+{
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+	gid_t groups[2];
+	int count;
+
+	if (getresuid(&ruid, &euid, &suid) != 0
+	    || getresgid(&rgid, &egid, &sgid) != 0)
+		msg_fatal("cannot read the process IDs: %s", strerror(errno));
+	if (ruid != pw->pw_uid || euid != pw->pw_uid || suid != pw->pw_uid
+	    || rgid != pw->pw_gid || egid != pw->pw_gid || sgid != pw->pw_gid)
+		msg_fatal("still privileged after changing to user %s: uid "
+			  "%ld/%ld/%ld gid %ld/%ld/%ld", pw->pw_name,
+			  (long)ruid, (long)euid, (long)suid, (long)rgid,
+			  (long)egid, (long)sgid);
+	count = getgroups(2, groups);
+	if (count < 0 || count > 1 || (count == 1 && groups[0] != pw->pw_gid))
+		msg_fatal("still privileged after changing to user %s: "
+			  "supplementary groups remain", pw->pw_name);
+
+	/* Neither root's user nor its group may come back. */
+	if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0
+	    || setegid(0) == 0)
+		msg_fatal("still privileged after changing to user %s: root "
+			  "can be regained", pw->pw_name);
+}
+
+/*
+ * Change to mail_owner: the suite's account, or the service's own one
+ * when master.cf gives it "-o mail_owner=NAME". Chroot first when asked,
+ * because chroot() needs root.
+ */
 static void drop_privileges(const char *queue_dir, bool use_chroot)
 {
 	const char *owner = config_str("mail_owner");
@@ -166,11 +202,12 @@ static void drop_privileges(const char *queue_dir, bool use_chroot)
 
 	if (pw == NULL)
 		msg_fatal("mail_owner account \"%s\" not found; create it "
-			  "(useradd --system %s) or set mail_owner", owner,
+			  "(useradd --system %s) or fix mail_owner in main.cf "
+			  "or in the service's -o option in master.cf", owner,
 			  owner);
-	if (pw->pw_uid == 0)
-		msg_fatal("mail_owner \"%s\" has user ID 0; it must be an "
-			  "unprivileged account", owner);
+	if (pw->pw_uid == 0 || pw->pw_gid == 0)
+		msg_fatal("mail_owner \"%s\" has user or group ID 0; it must "
+			  "be an unprivileged account", owner);
 	if (use_chroot) {
 		if (chroot(queue_dir) != 0 || chdir("/") != 0)
 			msg_fatal("cannot chroot to %s: %s", queue_dir,
@@ -180,16 +217,19 @@ static void drop_privileges(const char *queue_dir, bool use_chroot)
 	    || setuid(pw->pw_uid) != 0)
 		msg_fatal("cannot change to user %s: %s", owner,
 			  strerror(errno));
-
-	/* Refuse to run if the change did not stick. */
-	if (setuid(0) == 0 || geteuid() == 0 || getegid() == 0)
-		msg_fatal("still privileged after changing to user %s", owner);
+	check_dropped(pw);
+	if (msg_verbose)
+		msg_info("running as user %s (uid %ld, gid %ld)%s", owner,
+			 (long)pw->pw_uid, (long)pw->pw_gid,
+			 use_chroot ? " in a chroot" : "");
 }
 
 void worker_jail(struct worker *worker)
 {
 	const char *queue_dir = config_str("queue_directory");
 
+	/* Queue files are shared through the group, never with others. */
+	umask(027);
 	if (chdir(queue_dir) != 0)
 		msg_fatal("cannot change to queue_directory %s: %s", queue_dir,
 			  strerror(errno));

@@ -20,9 +20,12 @@
  *
  * Start-up happens in two steps so that a program can open what needs
  * privilege between them (the mailer's DKIM key): worker_setup() reads
- * the configuration and opens the log; worker_jail() changes to the
- * queue directory, chroots if asked, drops to mail_owner and checks that
- * root cannot be regained. Only after worker_jail() may a program read a
+ * the configuration and opens the log; worker_jail() sets the umask to
+ * 027, changes to the queue directory, chroots if asked, drops to
+ * mail_owner (setgroups, setgid, setuid) and checks that no root user or
+ * group ID remains and that root cannot be regained. mail_owner is the
+ * suite's account, or the service's own account when master.cf passes
+ * "-o mail_owner=NAME". Only after worker_jail() may a program read a
  * queue file or the socket. Started by an ordinary user, the suite keeps
  * that user's identity.
  *

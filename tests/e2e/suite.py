@@ -22,6 +22,9 @@ ROOT = Path(os.environ.get("TLSRPTD_ROOT", REPO))
 BIN = ROOT / "bin"
 DATA = REPO / "tests" / "data"
 TEST_ACCOUNT = "tlsrptd"
+# conf/master.cf runs the receiver as its own account in TEST_ACCOUNT's
+# group ("-o mail_owner=tlsrptd-recv").
+RECEIVER_ACCOUNT = "tlsrptd-recv"
 
 QUEUE_SUBDIRS = ("tmp", "incoming", "corrupt", "outgoing", "deferred",
                  "hold", "sent", "failed", "db", "days", "requests",
@@ -44,6 +47,16 @@ def wait_until(condition, timeout=20.0, interval=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def ensure_receiver_account(account):
+    """As root, create the receiver's account as INSTALL says, if missing."""
+    try:
+        pwd.getpwnam(RECEIVER_ACCOUNT)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                        "--gid", str(account.pw_gid), RECEIVER_ACCOUNT], check=True)
 
 
 def make_base_dir():
@@ -118,6 +131,7 @@ class Suite:
                 f"running as root needs the unprivileged account "
                 f"{TEST_ACCOUNT!r}: useradd --system {TEST_ACCOUNT}") from None
         group = grp.getgrgid(account.pw_gid).gr_name
+        ensure_receiver_account(account)
         return {"mail_owner": TEST_ACCOUNT, "receiver_socket_group": group}
 
     def write_config(self, master_cf=None):

@@ -10,10 +10,12 @@ server. Run as root, the mailer drops to the tlsrptd account (nobody if
 that account is missing), so the test hands the queue to that account.
 """
 
+import asyncio
 import base64
 import email
 import email.policy
 import email.utils
+import fcntl
 import gzip
 import itertools
 import json
@@ -22,6 +24,7 @@ import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -115,40 +118,64 @@ def read_header(path):
 
 
 class Recorder:
-    """aiosmtpd handler that records messages or rejects RCPT on demand."""
+    """aiosmtpd handler that records messages or rejects RCPT on demand.
+
+    For each message it also records whether the session ran over TLS
+    and the user name it authenticated with (None without AUTH).
+    """
 
     def __init__(self):
         self.messages = []
+        self.sessions = []
         self.rcpt_reply = None
+        self.rcpt_replies = []  # replies for the next RCPT commands
+        self.data_delay = 0.0
+        self.active = 0
+        self.max_active = 0
 
     async def handle_RCPT(self, server, session, envelope, address,
                           rcpt_options):
+        if self.rcpt_replies:
+            return self.rcpt_replies.pop(0)
         if self.rcpt_reply is not None:
             return self.rcpt_reply
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server, session, envelope):
+        # The handlers run in one event loop thread, so the counters
+        # need no lock.
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        await asyncio.sleep(self.data_delay)
+        self.active -= 1
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
                               envelope.original_content))
+        login = session.login_data if session.authenticated else None
+        self.sessions.append((session.ssl is not None, login))
         return "250 2.0.0 Ok: queued as TEST%d" % len(self.messages)
 
 
 class ScriptedServer:
-    """A one-connection SMTP peer that sends fixed replies.
+    """An SMTP peer on 127.0.0.1 that sends fixed replies.
 
     script maps the first word of each client command (upper case, "" for
     the greeting) to the reply bytes. A command without an entry gets no
     reply. After a 354 reply to DATA, the content is read up to the final
-    dot, which gets the reply under ".".
+    dot, which gets the reply under ".". The server takes `connections`
+    connections one after the other, and closes a connection right after
+    its reply to a command named in close_after.
     """
 
-    def __init__(self, script):
+    def __init__(self, script, connections=1, close_after=()):
         self.script = script
+        self.close_after = set(close_after)
+        self.connections = connections
         self.commands = []
+        self.messages = []
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(1)
+        self.listener.listen(connections)
         self.listener.settimeout(WAIT_SECONDS * 2)
         self.port = self.listener.getsockname()[1]
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -159,31 +186,85 @@ class ScriptedServer:
             conn.sendall(self.script[key])
 
     def _serve(self):
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        with conn, conn.makefile("rb") as reader:
-            self._reply(conn, "")
-            in_data = False
-            for line in reader:
-                if in_data:
-                    if line == b".\r\n":
-                        in_data = False
-                        self._reply(conn, ".")
-                    continue
-                command = line.decode("ascii", "replace").strip()
-                self.commands.append(command)
-                verb = command.split(" ")[0].split(":")[0].upper()
-                if verb == "DATA" and self.script.get("DATA", b"")[:3] == b"354":
-                    in_data = True
-                self._reply(conn, verb)
-                if verb == "QUIT":
-                    break
+        for _ in range(self.connections):
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as reader:
+                self._converse(conn, reader)
+
+    def _converse(self, conn, reader):
+        self._reply(conn, "")
+        in_data = False
+        content = []
+        for line in reader:
+            if in_data:
+                if line == b".\r\n":
+                    in_data = False
+                    self.messages.append(b"".join(content))
+                    self._reply(conn, ".")
+                else:
+                    content.append(line)
+                continue
+            command = line.decode("ascii", "replace").strip()
+            self.commands.append(command)
+            verb = command.split(" ")[0].split(":")[0].upper()
+            if verb == "DATA" and self.script.get("DATA", b"")[:3] == b"354":
+                in_data = True
+            self._reply(conn, verb)
+            if verb == "QUIT" or verb in self.close_after:
+                break
 
     def close(self):
         self.listener.close()
         self.thread.join(WAIT_SECONDS)
+
+
+class CertificateAuthority:
+    """A certificate authority made with openssl at test time.
+
+    It signs server certificates for the names given, so that HTTPS and
+    STARTTLS peers on 127.0.0.1 can be verified against it alone.
+    """
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.cert = os.path.join(directory, "ca.crt")
+        self.key = os.path.join(directory, "ca.key")
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                      self.key, "-out", self.cert, "-days", "2", "-subj",
+                      "/CN=tlsrptd test CA", "-addext",
+                      "basicConstraints=critical,CA:TRUE", "-addext",
+                      "keyUsage=critical,keyCertSign,cRLSign")
+
+    @staticmethod
+    def _openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True,
+                       timeout=60)
+
+    def issue(self, name, alt_names):
+        """Make a server key and certificate; return (cert, key) paths."""
+        key = os.path.join(self.directory, name + ".key")
+        csr = os.path.join(self.directory, name + ".csr")
+        cert = os.path.join(self.directory, name + ".crt")
+        extensions = os.path.join(self.directory, name + ".ext")
+        with open(extensions, "w") as handle:
+            handle.write("subjectAltName=%s\n" % ",".join(alt_names))
+            handle.write("extendedKeyUsage=serverAuth\n")
+        self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                      "-out", csr, "-subj", "/CN=" + name)
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.cert,
+                      "-CAkey", self.key, "-CAcreateserial", "-out", cert,
+                      "-days", "2", "-extfile", extensions)
+        return cert, key
+
+    def server_context(self, cert, key):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        return context
 
 
 class MailerEnv:
@@ -216,6 +297,12 @@ class MailerEnv:
         self.give(os.path.join(self.queue, "private", "mailer"))
         for name in QUEUE_DIRS:
             self.give(os.path.join(self.queue, name))
+
+    def use_smtp(self, **parameters):
+        """Replace the SMTP server by one with aiosmtpd's parameters
+        (tls_context, require_starttls, authenticator, ...)."""
+        self.controller = Controller(self.recorder, hostname="127.0.0.1",
+                                     port=self.smtp_port, **parameters)
 
     def give(self, path):
         """Hand path to the account the mailer runs as, when run as root."""
@@ -462,18 +549,20 @@ def test_5xx_reply_failed(env):
 
 def test_deferred_retried_after_backoff(env):
     env.write_config()
-    env.recorder.rcpt_reply = "450 4.2.0 Mailbox busy"
+    env.recorder.rcpt_replies = ["450 4.2.0 Mailbox busy"]
     queue_id = env.queue_delivery("mailto:tlsrpt@example.com")
     env.start()
 
-    env.wait_for_file("deferred", queue_id)
-    env.recorder.rcpt_reply = None
     sent = env.wait_for_file("sent", queue_id)
     header = read_header(sent)
     assert header["attempts"] == "2"
     assert not os.path.exists(env.path("deferred", queue_id))
     message = parse_message(env.recorder.messages[0][2])
     assert message["Message-ID"] == "<%s.2@%s>" % (queue_id, SUBMITTER)
+    assert ("%s: to=<tlsrpt@example.com>" % queue_id) in env.log()
+    assert "status=deferred (host 127.0.0.1[127.0.0.1]:%d said: 450 4.2.0 " \
+        "Mailbox busy (in reply to RCPT TO command))" % env.smtp_port \
+        in env.log()
 
 
 def test_flush_retries_deferred_now(env):
@@ -567,16 +656,6 @@ def test_missing_file_directory_deferred(env):
     header = read_header(deferred)
     assert missing in header["last-error"]
     assert "No such file or directory" in header["last-error"]
-
-
-def test_https_deferred_as_not_implemented(env):
-    env.write_config()
-    queue_id = env.queue_delivery("https://report.example.com/v1")
-    env.start()
-
-    deferred = env.wait_for_file("deferred", queue_id)
-    assert "HTTPS delivery is not implemented" in read_header(deferred)[
-        "last-error"]
 
 
 def test_unknown_scheme_failed(env):
@@ -752,3 +831,108 @@ def test_old_sent_files_expired(env):
     assert os.path.exists(env.path("sent", new_id))
     assert "removed 1 delivered reports older than sent_retention" in env.log()
     assert env.recorder.messages == []
+
+
+def test_outgoing_next_attempt_honoured(env):
+    env.write_config()
+    now = time.time()
+    later = env.queue_delivery(
+        "mailto:later@example.com",
+        **{"next-attempt": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                         time.gmtime(now + 3600))})
+    soon = env.queue_delivery(
+        "mailto:soon@example.com",
+        **{"next-attempt": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                         time.gmtime(now + 2))})
+    due = env.queue_delivery(
+        "mailto:due@example.com",
+        **{"next-attempt": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                         time.gmtime(now - 60))})
+    env.start()
+
+    env.wait_for_file("sent", due)
+    env.wait_for_file("sent", soon, timeout=WAIT_SECONDS + 3)
+    assert os.path.exists(env.path("outgoing", later))
+    assert sorted(rcpt for _, rcpt, _ in env.recorder.messages) == [
+        ["due@example.com"], ["soon@example.com"]]
+
+    env.trigger(b"F")
+    sent = env.wait_for_file("sent", later)
+    assert read_header(sent)["attempts"] == "1"
+    assert "flush: delivering every queued report now" in env.log()
+
+
+def test_concurrency_limit_kept(env):
+    env.write_config(delivery_concurrency="2")
+    env.recorder.data_delay = 1.0
+    queue_ids = [env.queue_delivery("mailto:r%d@example.com" % number)
+                 for number in range(5)]
+    env.start()
+
+    for queue_id in queue_ids:
+        env.wait_for_file("sent", queue_id, timeout=WAIT_SECONDS * 2)
+    assert env.recorder.max_active == 2
+    assert len(env.recorder.messages) == 5
+    log = env.log()
+    for queue_id in queue_ids:
+        assert log.count("%s: to=<" % queue_id) == 1
+        assert not os.path.exists(env.path("outgoing", queue_id))
+
+
+def delivery_processes(pid):
+    """Return the process IDs of the children of pid, from /proc."""
+    path = "/proc/%d/task/%d/children" % (pid, pid)
+    if not os.path.exists(path):
+        pytest.skip("this kernel does not list child processes in %s" % path)
+    with open(path) as handle:
+        return [int(word) for word in handle.read().split()]
+
+
+def test_killed_delivery_deferred(env):
+    env.write_config(minimal_backoff_time="300s")
+    env.recorder.data_delay = 30.0
+    queue_id = env.queue_delivery("mailto:tlsrpt@example.com")
+    env.start()
+
+    env.wait_for(lambda: env.recorder.active == 1, "the DATA command")
+    children = delivery_processes(env.process.pid)
+    assert len(children) == 1
+    os.kill(children[0], signal.SIGKILL)
+
+    deferred = env.wait_for_file("deferred", queue_id)
+    header = read_header(deferred)
+    assert header["last-error"] == ("the delivery process was killed by "
+                                    "signal %d" % signal.SIGKILL)
+    assert header["attempts"] == "1"
+    assert "%s: the delivery process was killed by signal" % queue_id \
+        in env.log()
+
+
+def test_stop_waits_for_delivery(env):
+    env.write_config()
+    env.recorder.data_delay = 1.0
+    queue_id = env.queue_delivery("mailto:tlsrpt@example.com")
+    env.start()
+
+    env.wait_for(lambda: env.recorder.active == 1, "the DATA command")
+    env.process.send_signal(signal.SIGTERM)
+    assert env.process.wait(WAIT_SECONDS) == 0
+    assert os.path.exists(env.path("sent", queue_id))
+    assert "stopping" in env.log()
+
+
+def test_locked_file_left_alone(env):
+    # tlsrpt-queue locks a file while it changes it; the mailer must not
+    # deliver it meanwhile.
+    env.write_config()
+    queue_id = env.queue_delivery("mailto:tlsrpt@example.com")
+    with open(env.path("outgoing", queue_id)) as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        env.start()
+        env.wait_for(lambda: "%s: %s is locked by another process"
+                     % (queue_id, env.path("outgoing", queue_id)
+                        .replace(env.queue + "/", "")) in env.log(),
+                     "the mailer to find the lock")
+        assert env.recorder.messages == []
+    env.trigger(b"W")
+    env.wait_for_file("sent", queue_id)

@@ -297,18 +297,35 @@ def test_children_get_their_arguments(setup):
     assert "started /" in setup.log()
 
 
+# The queue layout: directory, mode, owned by root (else by mail_owner).
+QUEUE_LAYOUT = {
+    "tmp": (0o1770, False), "incoming": (0o1770, False),
+    "corrupt": (0o1770, False), "outgoing": (0o700, False),
+    "deferred": (0o700, False), "hold": (0o700, False),
+    "sent": (0o700, False), "failed": (0o700, False), "db": (0o700, False),
+    "days": (0o700, False), "requests": (0o700, False),
+    "export": (0o700, False), "pid": (0o755, True),
+    "private": (0o710, False),
+}
+
+
 def test_queue_fifo_and_socket_created(setup):
     setup.start_fg()
     user, group = owner_names()
-    for name in ("tmp", "incoming", "corrupt", "outgoing", "deferred", "hold",
-                 "sent", "failed", "db", "days", "requests", "export", "pid",
-                 "private"):
+    info = setup.queue.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o755
+    for name, (mode, root_owned) in QUEUE_LAYOUT.items():
         info = (setup.queue / name).stat()
         assert stat.S_ISDIR(info.st_mode), name
-        assert stat.S_IMODE(info.st_mode) == 0o700, name
-        if name != "pid":
-            assert pwd.getpwuid(info.st_uid).pw_name == user, name
-    assert stat.S_ISFIFO((setup.queue / "private" / "worker").stat().st_mode)
+        assert stat.S_IMODE(info.st_mode) == mode, name
+        expected_user = "root" if root_owned and os.geteuid() == 0 else user
+        assert pwd.getpwuid(info.st_uid).pw_name == expected_user, name
+        if not root_owned:
+            assert grp.getgrgid(info.st_gid).gr_name == group, name
+    fifo = (setup.queue / "private" / "worker").stat()
+    assert stat.S_ISFIFO(fifo.st_mode)
+    assert stat.S_IMODE(fifo.st_mode) == 0o620
+    assert pwd.getpwuid(fifo.st_uid).pw_name == user
     assert not (setup.queue / "private" / "receiver").exists()
 
     info = setup.socket.stat()
@@ -316,6 +333,15 @@ def test_queue_fifo_and_socket_created(setup):
     assert stat.S_IMODE(info.st_mode) == 0o620
     assert pwd.getpwuid(info.st_uid).pw_name == user
     assert grp.getgrgid(info.st_gid).gr_name == group
+
+
+def test_existing_directory_mode_is_reported(setup):
+    setup.queue.mkdir()
+    (setup.queue / "tmp").mkdir(mode=0o700)
+    setup.start_fg()
+    assert (f"directory {setup.queue}/tmp has mode 0700, expected 1770; run "
+            "\"tlsrptd check -f\" to repair the queue") in setup.log()
+    assert stat.S_IMODE((setup.queue / "tmp").stat().st_mode) == 0o700
 
 
 def test_dgram_service_reads_socket(setup):
@@ -475,44 +501,114 @@ def test_wakeup_and_flush(setup):
     wait_until(lambda: b"F" in triggers.read_bytes(), what="the flush trigger")
 
 
-def test_reload_restarts_children(setup):
+def test_reload_restarts_changed_services(setup):
     process = setup.start_fg()
     inode = setup.socket.stat().st_ino
     old = {r["service"]: r["pid"] for r in setup.starts()}
 
+    # A new service starts; the entries that did not change keep running.
     setup.write_master("receiver dgram - - n - 1 testd\n"
                        "worker unix - - n - - testd\n"
                        "extra unix - - n - - testd\n")
     result = setup.tlsrptd("reload")
     assert result.returncode == 0, result.stderr
-    wait_until(lambda: len(setup.starts()) == 5, what="the restarted services")
-    new = {r["service"]: r["pid"] for r in setup.starts()[2:]}
-    assert set(new) == {"receiver", "worker", "extra"}
-    assert new["receiver"] != old["receiver"]
-    assert new["worker"] != old["worker"]
+    wait_until(lambda: len(setup.starts()) == 3, what="the new service")
+    setup.wait_log("service extra: added")
+    time.sleep(0.5)
+    assert len(setup.starts()) == 3
+    assert all(alive(pid) for pid in old.values())
     assert "reload -- version" in setup.log()
     assert setup.socket.stat().st_ino == inode
+
+    # A changed entry restarts that service only.
+    setup.write_master("receiver dgram - - n - 1 testd\n"
+                       "worker unix - - n - - testd ready -v\n"
+                       "extra unix - - n - - testd\n")
+    process.send_signal(signal.SIGHUP)
+    wait_until(lambda: len(setup.starts("worker")) == 2, what="the worker restart")
+    setup.wait_log("service worker: changed in master.cf; restarting it")
+    assert setup.starts("worker")[1]["argv"][-2:] == ["ready", "-v"]
+    assert not alive(old["worker"])
+    assert alive(old["receiver"])
+    assert len(setup.starts("receiver")) == 1
     assert process.poll() is None
+    new = {r["service"]: r["pid"] for r in setup.starts()}
 
     # An invalid master.cf keeps the old configuration and its processes.
     setup.write_master("receiver dgram - - n - 3 testd\n")
     process.send_signal(signal.SIGHUP)
     setup.wait_log(r"reload failed, keeping the old configuration: .*line 1")
     time.sleep(0.5)
-    assert len(setup.starts()) == 5
+    assert len(setup.starts()) == 4
     assert all(alive(pid) for pid in new.values())
 
     # A service that master.cf no longer lists is stopped and forgotten.
     setup.write_master("receiver dgram - - n - 1 testd\n"
-                       "worker unix - - n - - testd\n")
+                       "worker unix - - n - - testd ready -v\n")
     process.send_signal(signal.SIGHUP)
     setup.wait_log("service extra: removed")
     assert "service extra: no longer in master.cf; stopping it" in setup.log()
     assert not alive(new["extra"])
     wait_until(lambda: "extra" not in setup.status_lines(),
                what="extra to leave pid/status")
-    wait_until(lambda: len(setup.ready_services()) == 2,
-               what="the restarted services")
+    assert alive(new["receiver"])
+    assert alive(new["worker"])
+
+
+def test_reload_main_cf_restarts_every_service(setup):
+    process = setup.start_fg()
+    old = {r["service"]: r["pid"] for r in setup.starts()}
+
+    # A parameter that only the master reads restarts no service.
+    setup.write_main(service_throttle_time="4s")
+    process.send_signal(signal.SIGHUP)
+    setup.wait_log("reload -- version")
+    time.sleep(0.5)
+    assert len(setup.starts()) == 2
+    assert "main.cf changed" not in setup.log()
+
+    # A parameter that workers read restarts every one of them.
+    setup.write_main(keep_days="40")
+    process.send_signal(signal.SIGHUP)
+    setup.wait_log(r"reload: main.cf changed \(keep_days\); restarting every service")
+    wait_until(lambda: len(setup.starts()) == 4, what="the restarted services")
+    wait_until(lambda: len(setup.ready_services()) == 2, what="ready services")
+    assert not any(alive(pid) for pid in old.values())
+    assert process.poll() is None
+
+
+def test_reload_keeps_fixed_values(setup):
+    process = setup.start_fg()
+    inode = setup.socket.stat().st_ino
+    other = setup.base / "queue2"
+    setup.write_main(queue_directory=str(other),
+                     receiver_socket=str(setup.base / "run" / "other.sock"))
+    setup.write_master("receiver dgram - - n - 1 testd\n"
+                       "worker unix - - n - - testd ready -v\n")
+    process.send_signal(signal.SIGHUP)
+    setup.wait_log(f"reload: queue_directory changed from {setup.queue} to "
+                   f"{other}; the suite keeps using {setup.queue} until")
+    setup.wait_log("reload: receiver_socket changed from")
+
+    # The restarted worker gets the queue in use as an -o option.
+    wait_until(lambda: len(setup.starts("worker")) == 2, what="the worker restart")
+    argv = setup.starts("worker")[1]["argv"]
+    assert f"queue_directory={setup.queue}" in argv
+    assert argv[argv.index(f"queue_directory={setup.queue}") - 1] == "-o"
+    assert argv[-2:] == ["ready", "-v"]
+    assert not other.exists()
+    assert setup.socket.stat().st_ino == inode
+    assert process.poll() is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="service accounts are checked as root")
+def test_missing_service_account_refused(setup):
+    setup.write_master("receiver dgram - - n - 1 testd -o mail_owner=no-such-user-x\n")
+    result = setup.tlsrptd("start-fg")
+    assert result.returncode == 1
+    assert (f"{setup.etc}/master.cf line 1: service receiver: account "
+            '"no-such-user-x" (-o mail_owner) not found') in result.stderr
+    assert not setup.queue.exists()
 
 
 def test_daemon_start_and_stop(setup):
@@ -554,3 +650,110 @@ def test_control_errors(setup):
     assert result.returncode == 1
     assert f"cannot open {missing}/main.cf: No such file or directory; use -c DIR" \
         in result.stderr
+
+
+def run_check(setup, *args):
+    result = setup.tlsrptd("check", *args)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_check_reports_and_repairs(setup):
+    shutil.copy(REPO / "conf" / "tlsrptd-files", setup.etc / "tlsrptd-files")
+    key = setup.base / "dkim.pem"
+    key.write_text("not a real key\n")
+    key.chmod(0o644)
+    setup.write_main(dkim_private_key=str(key))
+    setup.start_fg()
+    status, out, err = run_check(setup)
+    assert f"dkim_private_key {key} can be read by every user (mode 0644)" in err
+    assert status == 1
+
+    # Break the layout in the ways the manifest describes.
+    key.chmod(0o600)
+    (setup.queue / "tmp").chmod(0o777)
+    (setup.queue / "export").rmdir()
+    outgoing = setup.queue / "outgoing" / "0123456789ABCDEF01234567"
+    outgoing.write_text("x\n")
+    outgoing.chmod(0o666)
+    if os.geteuid() == 0:
+        os.chown(outgoing, 0, 0)
+    status, out, err = run_check(setup)
+    assert status == 1
+    assert f"{setup.queue}/tmp has mode 0777, expected 1770 (tlsrptd-files line" in err
+    assert f"{setup.queue}/tmp is writable by every user (mode 0777)" in err
+    assert f"directory {setup.queue}/export does not exist" in err
+    assert f"{outgoing} has mode 0666, expected 0640" in err
+    if os.geteuid() == 0:
+        assert f"{outgoing} is owned by 0:0, expected nobody:nogroup" in err
+    else:
+        assert "not running as root: checking modes, not owners" in out
+
+    status, out, err = run_check(setup, "-f")
+    assert status == 0, err
+    assert f"tlsrptd: repaired {setup.queue}/export: created with mode 0700" in out
+    assert f"tlsrptd: repaired {setup.queue}/tmp: " in out
+    assert stat.S_IMODE((setup.queue / "tmp").stat().st_mode) == 0o1770
+    assert stat.S_IMODE(outgoing.stat().st_mode) == 0o640
+    if os.geteuid() == 0:
+        assert pwd.getpwuid(outgoing.stat().st_uid).pw_name == "nobody"
+    status, out, err = run_check(setup)
+    assert status == 0, err
+    assert "tlsrptd: check: 0 errors" in out
+
+
+def test_check_without_manifest(setup):
+    status, out, err = run_check(setup)
+    assert status == 1
+    assert f"cannot read {setup.etc}/tlsrptd-files: No such file or directory; " \
+        "install conf/tlsrptd-files there" in err
+
+
+def test_check_reads_configuration(setup):
+    shutil.copy(REPO / "conf" / "tlsrptd-files", setup.etc / "tlsrptd-files")
+    setup.write_main(contact_info=None)
+    setup.write_master("worker unix - - n - 2 testd\n")
+    status, out, err = run_check(setup)
+    assert status == 1
+    assert "contact_info is not set" in err
+    assert "master.cf line 1: invalid maxproc value" in err
+
+
+def batch_datagrams(path):
+    """The datagrams of a batch file: "TIME JSON" lines after the header."""
+    return [json.loads(line.split(" ", 1)[1])
+            for line in path.read_text().splitlines()
+            if re.match(r"\d{4}-\d\d-\d\dT\S+Z \{", line)]
+
+
+def test_sigterm_lets_receiver_commit_its_batch():
+    """The real receiver closes its open batch when the master stops."""
+    from suite import Suite, make_base_dir, sample_files
+    base = make_base_dir()
+    suite = Suite(base, receiver_batch_interval="1h")
+    receiver_line = [line for line in (REPO / "conf" / "master.cf").read_text()
+                     .splitlines(keepends=True) if not line.startswith("#")]
+    suite.write_config("".join(receiver_line[:2]))
+    try:
+        suite.console = open(base / "console.log", "ab")
+        suite.process = subprocess.Popen(
+            [str(TLSRPTD), "-c", str(suite.etc), "start-fg"],
+            stdout=suite.console, stderr=subprocess.STDOUT)
+        status_file = suite.queue / "pid" / "status"
+        wait_until(lambda: status_file.exists() and " ready " in status_file.read_text(),
+                   timeout=20, what="the receiver")
+        suite.send(*sample_files()[:2])
+        sent = [json.loads(sample.read_text()) for sample in sample_files()[:2]]
+
+        # Each datagram goes to the open batch in tmp/ at once.
+        wait_until(lambda: sum(len(batch_datagrams(path)) for path in suite.files("tmp"))
+                   == 2, timeout=20, what="the datagrams in the open batch")
+        assert suite.files("incoming") == []
+
+        suite.process.send_signal(signal.SIGTERM)
+        assert suite.process.wait(timeout=20) == 0
+        batches = suite.files("incoming")
+        assert len(batches) == 1
+        assert batch_datagrams(batches[0]) == sent
+        assert re.search(r"service receiver: pid \d+ stopped", suite.log())
+    finally:
+        suite.cleanup()

@@ -19,6 +19,7 @@ import pytest
 
 from smtp_sink import SmtpSink
 from suite import Suite, make_base_dir, sample_files, wait_until
+from test_reporter_schema import check_report
 
 POLICY_TYPES = {1: "tlsa", 2: "sts", 9: "no-policy-found"}
 RESULT_TYPES = {
@@ -69,6 +70,7 @@ def report_of(message):
     assert len(parts) == 1
     payload = parts[0].get_payload(decode=True)
     assert payload[:2] == b"\x1f\x8b"
+    check_report(payload)
     return parts[0].get_filename(), json.loads(gzip.decompress(payload))
 
 
@@ -92,6 +94,8 @@ def counted_sessions(suite, day, directory):
                            check=False)
     if result.returncode != 0:
         return 0
+    for path in directory.glob("*.json.gz"):
+        check_report(path.read_bytes())
     return sum(int(a) + int(b) for a, b in
                re.findall(r": (\d+) successful, (\d+) failed sessions",
                           result.stdout))

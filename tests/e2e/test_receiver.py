@@ -2,8 +2,8 @@
 
 Each test starts the built receiver on a socket that the test creates,
 as the master would, in a temporary queue directory, and checks the
-files it writes. Run as root, the receiver drops to "nobody", which then
-owns the queue directories.
+files it writes, its log and the status lines it sends. Run as root, the
+receiver drops to "nobody", which then owns the queue directories.
 """
 import base64
 import json
@@ -16,9 +16,12 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
+
+from suite import Suite, make_base_dir, wait_until
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ROOT = pathlib.Path(os.environ.get("TLSRPTD_ROOT", REPO))
@@ -415,3 +418,194 @@ def test_send_drops_when_queue_full(receiver):
                      if word.isdigit()]
     assert sent + dropped == 2000
     assert dropped > 0
+
+
+def status_counters(receiver):
+    """Return the counters of the last status line, as a dict of ints."""
+    lines = [line for line in receiver.read_status().splitlines()
+             if line.startswith("status ")]
+    if not lines:
+        return {}
+    return {key: int(value) for key, value in
+            (word.split("=", 1) for word in lines[-1].split()[1:])}
+
+
+def stop_counters(receiver):
+    """Return the counters of the receiver's "stopping:" log line."""
+    line = [line for line in receiver.log().splitlines()
+            if ": stopping: " in line][-1]
+    return {key: int(value) for key, value in
+            (word.split("=", 1) for word in line.split(": stopping: ")[1]
+             .split())}
+
+
+def test_status_counts_rejections_by_class(receiver):
+    receiver.start()
+    receiver.send_files(SAMPLES[0])
+    receiver.send_raw(b"{not json")                       # json
+    receiver.send_raw(INVALID_F)                          # schema
+    receiver.send_raw(INVALID_F.replace(b"example.com",   # utf8
+                                        b"\xffexample.com"))
+    receiver.send_raw(b"[" * 20 + b"]" * 20)              # limit
+    receiver.send_raw(b"{" + b" " * 69998 + b"}")         # size
+
+    counters = wait_for(
+        lambda: status_counters(receiver).get("received") == 6
+        and status_counters(receiver), "a status line for 6 datagrams")
+    assert counters["accepted"] == 1
+    assert counters["rejected"] == 5
+    assert counters["rejected_json"] == 1
+    assert counters["rejected_schema"] == 1
+    assert counters["rejected_utf8"] == 1
+    assert counters["rejected_limit"] == 1
+    assert counters["rejected_size"] == 1
+    assert counters["rejected_unauthorized"] == 0
+    assert counters["truncated"] == 1
+    assert counters["bytes"] == sum(
+        len(data) for data in (
+            SAMPLES[0].read_bytes(), b"{not json", INVALID_F,
+            INVALID_F.replace(b"example.com", b"\xffexample.com"),
+            b"[" * 20 + b"]" * 20, b"{" + b" " * 69998 + b"}"))
+    assert all(len(line) < 4096
+               for line in receiver.read_status().splitlines())
+    assert receiver.stop() == 0
+
+
+def test_authorized_users_reject_others(receiver):
+    # The test's own uid is not in the list, so every datagram it sends
+    # is unauthorized.
+    other_name = "nobody" if os.geteuid() == 0 else "root"
+    other_uid = 4242 if os.geteuid() != 4242 else 4243
+    receiver.start(f"receiver_authorized_users={other_name}, {other_uid}")
+    assert "accepting datagrams only from the 2 users of " \
+        "receiver_authorized_users" in receiver.log()
+    for _ in range(3):
+        receiver.send_files(SAMPLES[0])
+    receiver.send_raw(b"not json either")
+
+    wait_for(lambda: status_counters(receiver).get("received") == 4,
+             "a status line for 4 datagrams")
+    assert receiver.stop() == 0
+    counters = stop_counters(receiver)
+    assert counters["accepted"] == 0
+    assert counters["rejected"] == 4
+    assert counters["rejected_unauthorized"] == 4
+    assert counters["rejected_json"] == 0
+    assert receiver.incoming() == {}
+    assert receiver.corrupt_files() == []
+    assert f"from unauthorized uid {os.geteuid()}: not in " \
+        "receiver_authorized_users; not saved" in receiver.log()
+
+
+def test_authorized_users_admit_listed(receiver):
+    own_name = pwd.getpwuid(os.geteuid()).pw_name
+    receiver.start(f"receiver_authorized_users=4242,{own_name}")
+    receiver.send_files(*SAMPLES[:2])
+    wait_for(lambda: status_counters(receiver).get("received") == 2,
+             "a status line for 2 datagrams")
+    assert receiver.stop() == 0
+    assert len(receiver.incoming_lines()) == 2
+    assert stop_counters(receiver)["rejected_unauthorized"] == 0
+
+
+def test_unknown_authorized_user_refused(receiver):
+    receiver.write_config("receiver_authorized_users = postfix-no-such-user\n")
+    result = subprocess.run(
+        [str(RECEIVER), "-l", str(receiver.socket.fileno()), "-c",
+         str(receiver.config), "-S"], pass_fds=(receiver.socket.fileno(),),
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 1
+    assert 'fatal: receiver_authorized_users: unknown user ' \
+        '"postfix-no-such-user"' in result.stderr
+
+
+def open_files(pid):
+    """Return the paths of the files that process pid has open."""
+    directory = pathlib.Path(f"/proc/{pid}/fd")
+    paths = []
+    for entry in directory.iterdir():
+        try:
+            paths.append(os.readlink(entry))
+        except FileNotFoundError:
+            pass  # closed while listing
+    return paths
+
+
+def test_passed_file_descriptors_closed(receiver):
+    receiver.start()
+    marker = receiver.base / "passed-file"
+    marker.write_text("not for the receiver\n")
+    data = SAMPLES[0].read_bytes()
+    with open(marker) as passed, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.connect(str(receiver.socket_path))
+        for _ in range(5):
+            socket.send_fds(sender, [data], [passed.fileno()] * 3)
+    wait_for(lambda: status_counters(receiver).get("accepted") == 5,
+             "5 accepted datagrams")
+    assert str(marker) not in open_files(receiver.process.pid)
+    assert receiver.stop() == 0
+
+
+def test_garbage_flood_stays_bounded(receiver):
+    """20,000 garbage datagrams fill neither corrupt/ nor the log, and
+    valid datagrams sent at the same time are all accepted."""
+    limit = 50
+    receiver.start(f"receiver_corrupt_limit={limit}")
+    valid = SAMPLES[0].read_bytes()
+    garbage_count, valid_count = 20000, 2000
+
+    def send_many(payload_for, count):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.connect(str(receiver.socket_path))
+            for number in range(count):
+                sender.send(payload_for(number))
+
+    flood = threading.Thread(target=send_many, args=(
+        lambda number: b"garbage %d " % number + b"x" * (number % 900),
+        garbage_count))
+    flood.start()
+    send_many(lambda number: valid, valid_count)
+    flood.join()
+
+    total = garbage_count + valid_count
+    wait_for(lambda: status_counters(receiver).get("received") == total,
+             f"a status line for {total} datagrams", timeout=30)
+    assert receiver.stop() == 0
+
+    counters = stop_counters(receiver)
+    assert counters["accepted"] == valid_count
+    assert counters["rejected"] == garbage_count
+    assert counters["rejected_json"] == garbage_count
+    assert len(receiver.incoming_lines()) == valid_count
+    assert len(receiver.corrupt_files()) == limit
+    assert counters["corrupt_dropped"] == garbage_count - limit
+
+    # Rate limits: at most 10 "rejected datagram" lines a minute and one
+    # line about the full corrupt queue, whatever the flood.
+    log = receiver.log().splitlines()
+    assert sum("warning: rejected datagram from" in line
+               for line in log) <= 10, "\n".join(log)
+    assert len(log) < 60, "\n".join(log)
+
+
+def test_tlsrptd_status_shows_counters():
+    """Under the master, "tlsrptd status" shows the receiver's counters."""
+    suite = Suite(make_base_dir())
+    try:
+        suite.start()
+        suite.send(*SAMPLES[:3])
+        suite.send_bytes(b"{not json")
+
+        def receiver_line():
+            status = suite.command("status").stdout
+            lines = [line for line in status.splitlines()
+                     if line.startswith("receiver ")]
+            return lines and "received=4 " in lines[0] and lines[0]
+
+        line = wait_until(receiver_line, what="the receiver's counters in "
+                          "tlsrptd status")
+        assert "accepted=3 rejected=1 " in line
+        assert "rejected_json=1 " in line
+    finally:
+        suite.cleanup()

@@ -5,13 +5,14 @@ files into days/ in the documented format. It runs the built reporter
 ($TLSRPTD_ROOT/libexec/tlsrptd/reporter -c CONFDIR -S) until its work
 shows up in the queue and stops it with SIGTERM. Then it checks the
 delivery files in outgoing/: their headers, one file per destination, and
-a payload that decodes to a report valid against the RFC 8460 schema in
-tests/schema/. The summary lines are made here from the sample datagrams,
-so the expected counts come from the samples themselves.
+a payload that passes every check of test_reporter_schema.py, among them
+the RFC 8460 schema in tests/schema/. The summary lines are made here
+from the sample datagrams, so the expected counts come from the samples
+themselves.
 """
 
 import base64
-import gzip
+import hashlib
 import json
 import os
 import pwd
@@ -25,15 +26,14 @@ from calendar import timegm
 from datetime import datetime, timezone
 from pathlib import Path
 
-import jsonschema
 import pytest
+
+from test_reporter_schema import check_filename, check_report
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("TLSRPTD_ROOT", REPO))
 REPORTER = ROOT / "libexec" / "tlsrptd" / "reporter"
 DATA = REPO / "tests" / "data"
-SCHEMA = json.loads((REPO / "tests" / "schema" /
-                     "tlsrpt-report.schema.json").read_text())
 QUEUE_SUBDIRS = ("tmp", "days", "outgoing", "corrupt", "private")
 SUBMITTER = "reports.example.net"
 DAY = "2026-03-01"
@@ -225,24 +225,8 @@ def read_delivery(path):
 
 
 def decode_report(payload):
-    """Decode a gzip payload: exactly one member, then strict JSON."""
-    assert payload[:2] == b"\x1f\x8b"
-    decompressor = __import__("zlib").decompressobj(16 + 15)
-    plain = decompressor.decompress(payload) + decompressor.flush()
-    assert decompressor.eof and decompressor.unused_data == b"", \
-        "data after the first gzip member"
-    assert plain == gzip.decompress(payload)
-
-    def no_duplicates(pairs):
-        names = [name for name, _ in pairs]
-        assert len(names) == len(set(names)), f"duplicate members {names}"
-        return dict(pairs)
-
-    report = json.loads(plain.decode("utf-8"), object_pairs_hook=no_duplicates,
-                        parse_constant=lambda name: pytest.fail(name))
-    jsonschema.validate(report, SCHEMA,
-                        format_checker=jsonschema.FormatChecker())
-    return report
+    """Decode a gzip payload with every check of test_reporter_schema."""
+    return check_report(payload)
 
 
 def deliveries_by_domain(queue):
@@ -458,6 +442,9 @@ def test_stale_tmp_files_removed(base):
     ({"organization_name": ""}, r"organization_name is not set; add .*main\.cf"),
     ({"contact_info": "postmaster"}, r"contact_info \"postmaster\" is not an "
                                      r"email address: it has no '@'"),
+    ({"contact_info": "tls rpt@example.net"}, r"contact_info \"tls rpt@"
+                                              r"example\.net\" has an "
+                                              r"invalid local part"),
     ({"delivery_redirect": "smtp:relay"}, r"invalid delivery_redirect"),
 ])
 def test_refuses_to_start(base, parameters, expected):
@@ -468,3 +455,199 @@ def test_refuses_to_start(base, parameters, expected):
     assert re.search(r"fatal: " + expected, queue.log), queue.log
     assert queue.files("days")
     assert not queue.files("outgoing")
+
+
+def npf_line(domain, record, success=1, failure=0):
+    """A policy line of a no-policy-found policy for domain."""
+    return "policy " + compact({
+        "domain": domain, "record": record,
+        "policy": {"policy-type": "no-policy-found", "policy-string": [],
+                   "policy-domain": domain, "mx-host": []},
+        "success": success, "failure": failure})
+
+
+def npf_detail(domain, record, detail, count=1):
+    return "detail " + compact({
+        "domain": domain, "record": record,
+        "policy": {"policy-type": "no-policy-found", "policy-string": [],
+                   "policy-domain": domain, "mx-host": []},
+        "detail": detail, "count": count})
+
+
+GARBAGE_RECORDS = [
+    "",
+    "garbage \x01\x7f",
+    "v=TLSRPTv1",
+    "V=TLSRPTv1;rua=mailto:tlsrpt@example.net",
+    "v=TLSRPTv1;rua=mailto:a%ZZ@example.net",
+    "v=TLSRPTv1;rua=mailto:tlsrpt@example.net\nforged: log line",
+    "v=TLSRPTv1;rua=" + ",".join(f"http://r{i}.example/" for i in range(500)),
+    "v=TLSRPTv1;rua=" + "\u00e4" * 3000,
+]
+
+
+def test_garbage_records_cost_only_their_domain(base):
+    """RFC 8460 section 3: a record without a usable destination gives
+    no delivery and one log line; the other domains are reported."""
+    queue = Queue(base)
+    good = "v=TLSRPTv1;rua=mailto:tlsrpt@{}"
+    lines = [npf_line("aaa.example", good.format("aaa.example"))]
+    lines += [npf_line(f"garbage{i}.example", record)
+              for i, record in enumerate(GARBAGE_RECORDS)]
+    lines += [npf_line("zzz.example", good.format("zzz.example"))]
+    queue.write_summary("S1", lines)
+    assert queue.run(no_days_left) == 0, queue.log
+
+    found = deliveries_by_domain(queue)
+    assert sorted(found) == ["aaa.example", "zzz.example"]
+    for entries in found.values():
+        decode_report(entries[0][2])
+    for i in range(len(GARBAGE_RECORDS)):
+        pattern = rf"S1: day 2026-03-01, domain garbage{i}\.example: no report sent"
+        assert len(re.findall(pattern, queue.log)) == 1, pattern
+    assert not any(line.startswith("forged") for line in queue.log.splitlines())
+    assert max(len(line) for line in queue.log.splitlines()) < 4200
+    assert re.search(r"S1: day=2026-03-01, kind=final, host=mx1.example.net, "
+                     r"reports=10, deliveries=2, without-destination=8",
+                     queue.log)
+
+
+def test_size_limits_from_main_cf(base):
+    """A tiny report_max_size and many distinct rows: the gzip fits, the
+    rows beyond the cap are folded, and no count is lost."""
+    queue = Queue(base, report_max_size="1024",
+                  report_max_failure_details="50")
+    record = "v=TLSRPTv1;rua=mailto:tlsrpt@rows.example"
+    lines = [npf_line("rows.example", record, success=5, failure=300)]
+    for i in range(300):
+        lines.append(npf_detail("rows.example", record, {
+            "result-type": "certificate-expired" if i % 3 else
+            "starttls-not-supported",
+            "receiving-ip": f"192.0.2.{i % 250 + 1}",
+            "failure-reason-code": hashlib.sha256(b"%d" % i).hexdigest()},
+            count=i + 1))
+    queue.write_summary("S1", lines)
+    assert queue.run(no_days_left) == 0, queue.log
+
+    ((name, fields, payload),) = deliveries_by_domain(queue)["rows.example"]
+    assert len(payload) <= 1024
+    report = decode_report(payload)
+    check_filename(fields["filename"], report, SUBMITTER, "rows.example")
+    (entry,) = report["policies"]
+    assert entry["summary"] == {"total-successful-session-count": 5,
+                                "total-failure-session-count": 300}
+    rows = entry["failure-details"]
+    assert 2 <= len(rows) <= 50
+    assert sum(row["failed-session-count"] for row in rows) == 300 * 301 // 2
+    folded = {row["result-type"]: row["failed-session-count"]
+              for row in rows if len(row) == 2}
+    assert set(folded) == {"certificate-expired", "starttls-not-supported"}
+    assert "report_max_size: at most" in queue.log, queue.log
+
+
+def test_success_only_days_no(base):
+    queue = Queue(base, report_success_only_days="no")
+    queue.write_summary("S1", summary_lines(sample(
+        "postfix/01-tls-success-may.json",
+        "postfix/03-no-starttls-encrypt.json")))
+    assert queue.run(no_days_left) == 0, queue.log
+    assert sorted(deliveries_by_domain(queue)) == ["notls-enc.test"]
+    assert ("S1: day 2026-03-01: 1 reports without failures not built "
+            "(report_success_only_days = no)") in queue.log
+
+
+def many_domain_lines(count):
+    """Policy and detail lines for count domains, in key order."""
+    lines = []
+    for i in range(count):
+        domain = f"d{i:04d}.example"
+        record = f"v=TLSRPTv1;rua=mailto:tlsrpt@{domain}"
+        lines.append(npf_line(domain, record, success=i, failure=1))
+        lines.append(npf_detail(domain, record, {
+            "result-type": "validation-failure",
+            "failure-reason-code": f"reason {i}"}))
+    return lines
+
+
+@pytest.mark.parametrize("order", ["shuffled", "reversed"])
+def test_unsorted_summary_same_reports(base, order):
+    """Summaries appended from several hosts in any order give the same
+    reports as the sorted file. With many sorted runs the reporter sorts
+    the file in tmp/ first."""
+    lines = many_domain_lines(150)
+    lines += summary_lines(sample("postfix/03-no-starttls-encrypt.json",
+                                  "postfix/09-dane-tlsa-mismatch.json"))
+    unsorted = list(reversed(lines))
+    if order == "shuffled":
+        __import__("random").Random(5).shuffle(unsorted)
+
+    payloads = {}
+    for name, body in (("sorted", sorted(lines)), (order, unsorted)):
+        (base / name).mkdir()
+        queue = Queue(base / name)
+        queue.write_summary("S1", body)
+        assert queue.run(no_days_left) == 0, queue.log
+        payloads[name] = {domain: entries[0][2] for domain, entries in
+                          deliveries_by_domain(queue).items()}
+        assert not queue.files("tmp")
+        if name != "sorted":
+            assert re.search(r"S1: \d+ sorted runs of lines .* sorted them "
+                             r"through tmp/ first", queue.log), queue.log
+    assert len(payloads["sorted"]) == 152
+    assert payloads[order] == payloads["sorted"]
+    for payload in payloads["sorted"].values():
+        decode_report(payload)
+
+
+@pytest.mark.parametrize("contact, expected", [
+    ("", r"contact_info is not set; add .*main\.cf"),
+    ("postmaster", r"contact_info \"postmaster\" is not an email address"),
+    ("a@b@example.net", r"contact_info \"a@b@example\.net\" has an invalid "
+                        r"local part"),
+])
+def test_report_command_needs_contact_info(base, contact, expected):
+    """tlsrptd report refuses to build reports without a usable
+    contact_info, before it looks for the running suite."""
+    queue = Queue(base, contact_info=contact)
+    result = subprocess.run(
+        [str(ROOT / "bin" / "tlsrptd"), "-c", str(queue.etc), "report",
+         "--day", DAY], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert re.search(expected, result.stderr), result.stderr
+
+
+def test_stop_midway_withdraws(base):
+    """A reporter stopped in the middle of a summary takes back the
+    deliveries it wrote and leaves the summary. The next run queues every
+    report exactly once."""
+    queue = Queue(base)
+    lines = many_domain_lines(600)
+    queue.write_summary("S1", lines)
+    log_path = base / "reporter.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [str(REPORTER), "-c", str(queue.etc), "-S"],
+            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            while len(queue.files("outgoing")) < 5 and process.poll() is None:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.01)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+    text = log_path.read_text()
+    assert process.returncode == 0, text
+    assert ("S1: day=2026-03-01: stopped before every report was queued; "
+            "the summary file stays in days/") in text
+    assert "removed; its summary file will be queued again" in text
+    assert [p.name for p in queue.files("days")] == ["S1"]
+    assert queue.files("outgoing") == []
+    assert queue.files("tmp") == []
+
+    assert queue.run(no_days_left, timeout=60) == 0, queue.log
+    domains = [fields["report-domain"] for _, fields, _ in
+               (entry for entries in deliveries_by_domain(queue).values()
+                for entry in entries)]
+    assert len(domains) == 600
+    assert len(set(domains)) == 600

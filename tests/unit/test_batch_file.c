@@ -171,6 +171,39 @@ static void round_trip(void **state)
 	free(path);
 }
 
+/* Lines of one drained group share a receive time, which the writer
+ * formats once; a new time must still reach the next line. */
+static void repeated_times_kept(void **state)
+{
+	struct fixture *fixture = *state;
+	const time_t times[] = {0, 0, 1796416383, 1796416383, 1796416384, 0};
+	const size_t count = sizeof(times) / sizeof(times[0]);
+	struct batch_writer batch;
+	struct visited visited = {0};
+	struct strbuf error;
+	char *path;
+	size_t i;
+
+	assert_int_equal(batch_writer_open(&batch, "receiver"), 0);
+	for (i = 0; i < count; i++)
+		assert_int_equal(batch_writer_append(&batch, times[i],
+						     fixture->sample,
+						     fixture->sample_len),
+				 0);
+	path = xasprintf("%s/%s", QUEUE_INCOMING, batch.file.id);
+	assert_int_equal(batch_writer_commit(&batch), 0);
+
+	strbuf_init(&error);
+	if (batch_read(path, visit, &visited, &error) != 0)
+		fail_msg("committed batch rejected: %s", error.data);
+	assert_int_equal(visited.count, count);
+	for (i = 0; i < count; i++)
+		assert_int_equal(visited.received[i], times[i]);
+	visited_free(&visited);
+	strbuf_free(&error);
+	free(path);
+}
+
 static void append_rejects_line_break(void **state)
 {
 	struct batch_writer batch;
@@ -271,6 +304,39 @@ static void complete_file_recovered_whole(void **state)
 	strbuf_free(&error);
 }
 
+static void nul_line_dropped_in_recovery(void **state)
+{
+	static const char text[] =
+		"tlsrptd-batch 1\n"
+		"\n"
+		"2026-12-04T20:33:03Z {\"dpv\":\"1\"}\n"
+		"2026-12-04T20:33:04Z {\"d\0\0\"}\n"
+		"2026-12-04T20:33:05Z {\"dpv\":\"1\"}\n";
+	struct visited visited = {0};
+	unsigned long long kept;
+	unsigned long long dropped;
+	struct strbuf error;
+	FILE *fp = fopen("tmp/receiver.nul", "w");
+
+	(void)state;
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, sizeof(text) - 1, fp),
+			 sizeof(text) - 1);
+	assert_int_equal(fclose(fp), 0);
+	strbuf_init(&error);
+	assert_int_equal(
+	    batch_recover("tmp/receiver.nul", &kept, &dropped, &error), 0);
+	assert_int_equal(kept, 2);
+	assert_int_equal(dropped, 1);
+
+	/* A kept NUL byte would make the aggregator reject every line. */
+	if (batch_read("tmp/receiver.nul", visit, &visited, &error) != 0)
+		fail_msg("recovered batch rejected: %s", error.data);
+	assert_int_equal(visited.count, 2);
+	visited_free(&visited);
+	strbuf_free(&error);
+}
+
 static void file_without_header_returns_one(void **state)
 {
 	unsigned long long kept = 99;
@@ -291,6 +357,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(repeated_times_kept, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(append_rejects_line_break, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(end_count_mismatch_rejected, setup,
@@ -302,6 +370,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(complete_file_recovered_whole,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(file_without_header_returns_one,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(nul_line_dropped_in_recovery,
 					    setup, teardown),
 	};
 

@@ -184,6 +184,36 @@ static void required_parameters_reported(void **state)
 	strbuf_free(&error);
 }
 
+static void expansion_growth_bounded(void **state)
+{
+	struct strbuf text;
+	struct strbuf error;
+	int level;
+
+	/* Each level names the one before it four times: 64 bytes grow to
+	 * 64 * 4^15 bytes, unless expansion stops at its limit. */
+	(void)state;
+	strbuf_init(&text);
+	strbuf_init(&error);
+	strbuf_printf(&text, "v0 = %064d\n", 0);
+	for (level = 1; level <= 15; level++)
+		strbuf_printf(&text, "v%d = $v%d${v%d}$(v%d)$v%d\n", level,
+			      level - 1, level - 1, level - 1, level - 1);
+	assert_int_equal(load(text.data, &error), -1);
+	assert_non_null(strstr(error.data, "after $name expansion"));
+
+	/* Values up to the limit still expand: 64 * 4^5 bytes. */
+	strbuf_reset(&text);
+	strbuf_printf(&text, "v0 = %064d\n", 0);
+	for (level = 1; level <= 5; level++)
+		strbuf_printf(&text, "v%d = $v%d$v%d$v%d$v%d\n", level,
+			      level - 1, level - 1, level - 1, level - 1);
+	assert_int_equal(load(text.data, &error), 0);
+	assert_int_equal(strlen(config_str("v5")), 65536);
+	strbuf_free(&text);
+	strbuf_free(&error);
+}
+
 static void override_wins_over_file(void **state)
 {
 	struct strbuf error;
@@ -207,6 +237,7 @@ int main(void)
 		cmocka_unit_test(errors_name_file_and_line),
 		cmocka_unit_test(failed_reload_keeps_values),
 		cmocka_unit_test(required_parameters_reported),
+		cmocka_unit_test(expansion_growth_bounded),
 		cmocka_unit_test(override_wins_over_file),
 	};
 

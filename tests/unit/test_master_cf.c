@@ -48,6 +48,10 @@ static void shipped_file_parses(void **state)
 	}
 	assert_int_equal(master_cf_find(&table, "aggregator")->type,
 			 MASTER_CF_UNIX);
+	assert_string_equal(master_cf_entry_option(receiver, "mail_owner"),
+			    "tlsrptd-recv");
+	assert_null(master_cf_entry_option(master_cf_find(&table, "mailer"),
+					   "mail_owner"));
 	assert_null(master_cf_find(&table, "smtpd"));
 	master_cf_free(&table);
 	strbuf_free(&error);
@@ -185,6 +189,60 @@ static const struct bad_case bad_cases[] = {
 	 "master.cf line 2: invalid wakeup value \"1e3\""},
 };
 
+static void option_lookup(void **state)
+{
+	struct master_cf table;
+	struct strbuf error;
+	const struct master_cf_entry *entry;
+
+	(void)state;
+	strbuf_init(&error);
+	assert_int_equal(parse("w unix - - n - - worker -o keep_days=3 -v\n"
+			       "  -omail_owner=a -o mail_owner=b -o\n"
+			       "  mail_owner_x=c -o x=mail_owner=d\n",
+			       &table, &error), 0);
+	entry = &table.entries[0];
+	assert_string_equal(master_cf_entry_option(entry, "keep_days"), "3");
+	assert_string_equal(master_cf_entry_option(entry, "mail_owner"), "b");
+	assert_string_equal(master_cf_entry_option(entry, "mail_owner_x"), "c");
+	assert_null(master_cf_entry_option(entry, "mail"));
+	assert_null(master_cf_entry_option(entry, "worker"));
+	master_cf_free(&table);
+	strbuf_free(&error);
+}
+
+static void entries_compared(void **state)
+{
+	static const char *const variants[] = {
+		"w unix - - y - - worker -v\n",
+		"w unix - - n 5 - worker -v\n",
+		"w unix - - n - - worker\n",
+		"w unix - - n - - worker -v -v\n",
+		"w unix - - n - - mailer -v\n",
+		"x unix - - n - - worker -v\n",
+	};
+	struct master_cf base, other;
+	struct strbuf error;
+	size_t i;
+
+	(void)state;
+	strbuf_init(&error);
+	assert_int_equal(parse("w unix - - n - - worker -v\n", &base, &error),
+			 0);
+	assert_int_equal(parse("# moved down\n\nw unix y y n 0 1 worker\n"
+			       "   -v\n", &other, &error), 0);
+	assert_true(master_cf_entry_equal(&base.entries[0], &other.entries[0]));
+	master_cf_free(&other);
+	for (i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		assert_int_equal(parse(variants[i], &other, &error), 0);
+		if (master_cf_entry_equal(&base.entries[0], &other.entries[0]))
+			fail_msg("entry \"%s\" compared equal", variants[i]);
+		master_cf_free(&other);
+	}
+	master_cf_free(&base);
+	strbuf_free(&error);
+}
+
 static void invalid_entries_rejected(void **state)
 {
 	size_t i;
@@ -242,6 +300,8 @@ int main(void)
 		cmocka_unit_test(dash_selects_defaults),
 		cmocka_unit_test(continuation_and_arguments),
 		cmocka_unit_test(entry_copy_is_independent),
+		cmocka_unit_test(option_lookup),
+		cmocka_unit_test(entries_compared),
 		cmocka_unit_test(invalid_entries_rejected),
 		cmocka_unit_test(nul_byte_rejected),
 		cmocka_unit_test(missing_file_named),

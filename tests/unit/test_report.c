@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -423,6 +424,13 @@ static void report_counts_per_policy(void **state)
 				   "failed-session-count"), 3);
 	assert_int_equal(number_at(find_detail(entry, "sts-webpki-invalid"),
 				   "failed-session-count"), 3);
+
+	/* RFC 8460 section 4: one session may give several rows, so the rows
+	 * add up to more than the failed sessions. That is kept as is. */
+	assert_int_equal(number_at(find_detail(entry, "sts-policy-invalid"),
+				   "failed-session-count")
+			 + number_at(find_detail(entry, "sts-webpki-invalid"),
+				     "failed-session-count"), 6);
 	assert_string_equal(string_at(find_detail(entry, "sts-policy-invalid"),
 				      "receiving-mx-helo"),
 			    "test-ehlo.example.com");
@@ -742,8 +750,30 @@ static void free_details(char **details, size_t count)
 	free(details);
 }
 
+/* Sum the failed-session-count of a policy's rows, and count the rows
+ * that hold nothing but result-type and failed-session-count. */
+static double sum_rows(const cJSON *entry, int *bare_rows)
+{
+	const cJSON *row;
+	double sum = 0;
+
+	*bare_rows = 0;
+	cJSON_ArrayForEach(row, cJSON_GetObjectItem(entry, "failure-details")) {
+		sum += number_at(row, "failed-session-count");
+		if (cJSON_GetArraySize(row) == 2)
+			(*bare_rows)++;
+	}
+	return sum;
+}
+
+static int row_count(const cJSON *entry)
+{
+	return cJSON_GetArraySize(cJSON_GetObjectItem(entry,
+						      "failure-details"));
+}
+
 /* report_max_failure_details keeps the rows with the largest counts and
- * leaves the totals alone. */
+ * folds the others into one row per result-type; the totals stay. */
 static void failure_details_capped(void **state)
 {
 	static const unsigned long long counts[] = { 1, 5, 3, 4, 2 };
@@ -755,7 +785,7 @@ static void failure_details_capped(void **state)
 	char **details = numbered_details(5, "reason");
 	cJSON *root;
 	size_t count;
-	double kept = 0;
+	int bare_rows;
 
 	(void)state;
 	load_identity(&identity);
@@ -765,11 +795,15 @@ static void failure_details_capped(void **state)
 	assert_int_equal(count, 1);
 	root = parse_report(&reports[0]);
 	entry = find_policy(root, "sts", "hand.example", NULL);
-	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
-		entry, "failure-details")), 2);
+	assert_int_equal(row_count(entry), 2);
+	assert_int_equal(sum_rows(entry, &bare_rows), 15);
+	assert_int_equal(bare_rows, 1);
+
+	/* The row kept in full is the one with count 5. */
 	cJSON_ArrayForEach(row, cJSON_GetObjectItem(entry, "failure-details"))
-		kept += number_at(row, "failed-session-count");
-	assert_int_equal(kept, 9);
+		if (cJSON_GetObjectItem(row, "failure-reason-code") != NULL)
+			assert_int_equal(number_at(row, "failed-session-count"),
+					 5);
 	assert_int_equal(number_at(cJSON_GetObjectItem(entry, "summary"),
 				   "total-failure-session-count"), 4);
 	assert_int_equal(number_at(cJSON_GetObjectItem(entry, "summary"),
@@ -781,9 +815,94 @@ static void failure_details_capped(void **state)
 	report_identity_free(&identity);
 }
 
-/* A report over report_max_size loses its smallest rows until the gzip
- * fits. */
-static void size_limit_drops_rows(void **state)
+/* Build one report from hand-written detail rows under a cap; return
+ * its parsed JSON. */
+static cJSON *capped_report(const char *const *details,
+			    const unsigned long long *counts, size_t rows,
+			    size_t cap)
+{
+	struct report_identity identity;
+	struct summary summary;
+	struct report *reports;
+	cJSON *root;
+	size_t count;
+
+	load_identity(&identity);
+	identity.max_failure_details = cap;
+	hand_summary(&summary, details, counts, rows);
+	build(&summary, &identity, &reports, &count);
+	assert_int_equal(count, 1);
+	root = parse_report(&reports[0]);
+	report_free_all(reports, count);
+	summary_free(&summary);
+	report_identity_free(&identity);
+	return root;
+}
+
+/* Folded rows join a kept row that already holds only its result-type,
+ * so the cap is not spent on a second row of the same text. */
+static void fold_joins_kept_bare_row(void **state)
+{
+	static const char *const details[] = {
+		"{\"result-type\":\"certificate-expired\"}",
+		"{\"result-type\":\"certificate-expired\",\"receiving-ip\":"
+		"\"192.0.2.1\"}",
+		"{\"result-type\":\"certificate-expired\",\"receiving-ip\":"
+		"\"192.0.2.2\"}",
+		"{\"result-type\":\"starttls-not-supported\",\"receiving-ip\":"
+		"\"192.0.2.3\"}",
+	};
+	static const unsigned long long counts[] = { 20, 5, 4, 3 };
+	cJSON *root = capped_report(details, counts, 4, 2);
+	const cJSON *entry = find_policy(root, "sts", "hand.example", NULL);
+	const cJSON *row;
+	int bare_rows;
+
+	(void)state;
+	assert_int_equal(row_count(entry), 2);
+	assert_int_equal(sum_rows(entry, &bare_rows), 32);
+	assert_int_equal(bare_rows, 2);
+	row = find_detail(entry, "certificate-expired");
+	assert_int_equal(number_at(row, "failed-session-count"), 29);
+	row = find_detail(entry, "starttls-not-supported");
+	assert_int_equal(number_at(row, "failed-session-count"), 3);
+	assert_null(cJSON_GetObjectItem(row, "receiving-ip"));
+	cJSON_Delete(root);
+}
+
+/* A cap below the number of result-types keeps the types with the
+ * largest totals; only then are rows left out. */
+static void fold_below_type_count(void **state)
+{
+	static const char *const details[] = {
+		"{\"result-type\":\"certificate-expired\",\"receiving-ip\":"
+		"\"192.0.2.1\"}",
+		"{\"result-type\":\"starttls-not-supported\",\"receiving-ip\":"
+		"\"192.0.2.2\"}",
+		"{\"result-type\":\"validation-failure\",\"receiving-ip\":"
+		"\"192.0.2.3\"}",
+		"{\"result-type\":\"certificate-expired\",\"receiving-ip\":"
+		"\"192.0.2.4\"}",
+	};
+	static const unsigned long long counts[] = { 5, 4, 3, 2 };
+	cJSON *root = capped_report(details, counts, 4, 1);
+	const cJSON *entry = find_policy(root, "sts", "hand.example", NULL);
+	int bare_rows;
+
+	(void)state;
+	assert_int_equal(row_count(entry), 1);
+	assert_int_equal(sum_rows(entry, &bare_rows), 7);
+	assert_int_equal(bare_rows, 1);
+	assert_int_equal(number_at(find_detail(entry, "certificate-expired"),
+				   "failed-session-count"), 7);
+	assert_int_equal(number_at(cJSON_GetObjectItem(entry, "summary"),
+				   "total-failure-session-count"), 4);
+	cJSON_Delete(root);
+}
+
+/* A report over report_max_size keeps fewer rows in full until the gzip
+ * fits; the others are folded, so no failed session is lost. */
+static void size_limit_folds_rows(void **state)
 {
 	enum { ROWS = 400 };
 	unsigned long long counts[ROWS];
@@ -797,6 +916,7 @@ static void size_limit_drops_rows(void **state)
 	size_t count;
 	size_t i;
 	int rows;
+	int bare_rows;
 
 	(void)state;
 	for (i = 0; i < ROWS; i++)
@@ -810,21 +930,75 @@ static void size_limit_drops_rows(void **state)
 	assert_true(reports[0].gzip_len <= 2048);
 	root = parse_report(&reports[0]);
 	entry = find_policy(root, "sts", "hand.example", NULL);
-	rows = cJSON_GetArraySize(cJSON_GetObjectItem(entry,
-						      "failure-details"));
-	assert_true(rows > 0);
+	rows = row_count(entry);
+	assert_true(rows > 1);
 	assert_true(rows < ROWS);
+	assert_int_equal(sum_rows(entry, &bare_rows), ROWS * (ROWS + 1) / 2);
+	assert_int_equal(bare_rows, 1);
 
-	/* The largest count always survives, the smallest never does. */
+	/* The rows kept in full are those with the largest counts. */
 	cJSON_ArrayForEach(row, cJSON_GetObjectItem(entry, "failure-details"))
-		assert_true(number_at(row, "failed-session-count")
-			    > ROWS - rows);
+		if (cJSON_GetArraySize(row) > 2)
+			assert_true(number_at(row, "failed-session-count")
+				    > ROWS - rows + 1);
 	assert_int_equal(number_at(cJSON_GetObjectItem(entry, "summary"),
 				   "total-failure-session-count"), 4);
 	cJSON_Delete(root);
 	report_free_all(reports, count);
 	summary_free(&summary);
 	free_details(details, ROWS);
+	report_identity_free(&identity);
+}
+
+/* Printable text that gzip cannot shrink much. */
+static char *noise(size_t len, unsigned *seed)
+{
+	char *text = xmalloc(len + 1);
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		*seed = *seed * 1103515245u + 12345u;
+		text[i] = (char)('a' + (*seed >> 16) % 26);
+	}
+	text[len] = '\0';
+	return text;
+}
+
+/* A report larger than report_max_size without any row is not built:
+ * no gzip over the limit ever leaves. */
+static void oversized_report_not_built(void **state)
+{
+	struct report_identity identity;
+	struct summary_writer writer;
+	struct summary summary;
+	struct report *reports;
+	unsigned seed = 1;
+	size_t count;
+	int i;
+
+	(void)state;
+	load_identity(&identity);
+	identity.max_size = 1024;
+	assert_int_equal(summary_writer_open(&writer, "test", TEST_DAY,
+					     SUMMARY_FINAL), 0);
+	for (i = 0; i < 20; i++) {
+		char *text = noise(200, &seed);
+		char *policy = xasprintf("{\"policy-type\":\"sts\","
+					 "\"policy-string\":[\"%s\"],"
+					 "\"policy-domain\":\"big.example\","
+					 "\"mx-host\":[]}", text);
+
+		assert_int_equal(summary_writer_add_policy(
+			&writer, "big.example", "v=TLSRPTv1;rua=mailto:r@"
+			"big.example", policy, 1, 0), 0);
+		free(policy);
+		free(text);
+	}
+	read_back(&writer, &summary);
+	build(&summary, &identity, &reports, &count);
+	assert_int_equal(count, 0);
+	report_free_all(reports, count);
+	summary_free(&summary);
 	report_identity_free(&identity);
 }
 
@@ -927,7 +1101,319 @@ static void identity_checked(void **state)
 	expect_identity_error("organization_name = Example Org\n"
 			      "contact_info = tlsrpt@bad..example\n",
 			      "invalid domain", "main.cf");
+	expect_identity_error("organization_name = Example Org\n"
+			      "contact_info = a@b@example.net\n",
+			      "invalid local part", "main.cf");
+	expect_identity_error("organization_name = Example Org\n"
+			      "contact_info = .tlsrpt@example.net\n",
+			      "invalid local part", "main.cf");
+	expect_identity_error("organization_name = Example Org\n"
+			      "contact_info = \"tls rpt\"@example.net\n",
+			      "invalid local part", "main.cf");
 	write_main_cf(default_identity);
+}
+
+/* The submitter is the domain of contact_info, whatever organization_name
+ * is set to. */
+static void submitter_from_contact_info(void **state)
+{
+	struct report_identity identity;
+	struct summary summary;
+	struct report *reports;
+	const struct report *report;
+	size_t count;
+
+	(void)state;
+	write_main_cf("organization_name = reports.example.org\n"
+		      "contact_info = tlsrpt+daily@B\xc3\xbc" "cher.Example\n");
+	load_identity(&identity);
+	assert_string_equal(identity.organization_name, "reports.example.org");
+	assert_string_equal(identity.submitter, "xn--bcher-kva.example");
+	sample_summary(TEST_DAY, &summary);
+	build(&summary, &identity, &reports, &count);
+	report = find_report(reports, count, "tls-ok.test");
+	assert_non_null(strstr(report->report_id, "@xn--bcher-kva.example"));
+	assert_int_equal(strncmp(report->filename, "xn--bcher-kva.example!",
+				 22), 0);
+	assert_null(strstr(report->filename, "reports.example.org"));
+	assert_null(strstr(report->report_id, "reports.example.org"));
+	report_free_all(reports, count);
+	summary_free(&summary);
+	report_identity_free(&identity);
+	write_main_cf(default_identity);
+}
+
+/* One report per (domain, record): a record that changed during the day
+ * gets its own report, with its own report-id and file name. */
+static void two_records_two_reports(void **state)
+{
+	struct report_identity identity;
+	struct summary_writer writer;
+	struct summary summary;
+	struct report *reports;
+	size_t count;
+
+	(void)state;
+	load_identity(&identity);
+	assert_int_equal(summary_writer_open(&writer, "test", TEST_DAY,
+					     SUMMARY_FINAL), 0);
+	assert_int_equal(summary_writer_add_policy(&writer, "hand.example",
+						   "v=TLSRPTv1;rua=mailto:"
+						   "a@hand.example",
+						   test_policy, 1, 0), 0);
+	assert_int_equal(summary_writer_add_policy(&writer, "hand.example",
+						   "v=TLSRPTv1;rua=mailto:"
+						   "b@hand.example",
+						   test_policy, 2, 0), 0);
+	read_back(&writer, &summary);
+	build(&summary, &identity, &reports, &count);
+	assert_int_equal(count, 2);
+	assert_string_equal(reports[0].report_domain, "hand.example");
+	assert_string_equal(reports[1].report_domain, "hand.example");
+	assert_string_not_equal(reports[0].record, reports[1].record);
+	assert_string_not_equal(reports[0].report_id, reports[1].report_id);
+	assert_string_not_equal(reports[0].filename, reports[1].filename);
+	assert_int_equal(reports[0].successes + reports[1].successes, 3);
+	report_free_all(reports, count);
+	summary_free(&summary);
+	report_identity_free(&identity);
+}
+
+/* An internationalised report domain appears as A-labels in the file
+ * name, the report-id and the policy-domain. */
+static void idn_domain_in_names(void **state)
+{
+	struct report_identity identity;
+	struct summary_writer writer;
+	struct summary summary;
+	struct report *reports;
+	const char *policy = "{\"policy-type\":\"no-policy-found\","
+			     "\"policy-string\":[],\"policy-domain\":\"\","
+			     "\"mx-host\":[]}";
+	cJSON *root;
+	size_t count;
+
+	(void)state;
+	load_identity(&identity);
+	assert_int_equal(summary_writer_open(&writer, "test", TEST_DAY,
+					     SUMMARY_FINAL), 0);
+	assert_int_equal(summary_writer_add_policy(&writer,
+						   "B\xc3\xbc" "cher.Example.",
+						   "v=TLSRPTv1;rua=mailto:r@"
+						   "xn--bcher-kva.example",
+						   policy, 1, 0), 0);
+	read_back(&writer, &summary);
+	build(&summary, &identity, &reports, &count);
+	assert_int_equal(count, 1);
+	assert_string_equal(reports[0].report_domain, "xn--bcher-kva.example");
+	assert_non_null(strstr(reports[0].filename,
+			       "!xn--bcher-kva.example!"));
+	assert_non_null(strstr(reports[0].report_id,
+			       ".xn--bcher-kva.example."));
+	root = parse_report(&reports[0]);
+	find_policy(root, "no-policy-found", "xn--bcher-kva.example", NULL);
+	cJSON_Delete(root);
+	report_free_all(reports, count);
+	summary_free(&summary);
+	report_identity_free(&identity);
+}
+
+/* The day's boundaries are UTC whatever the host's time zone is. */
+static void date_range_ignores_tz(void **state)
+{
+	static const char *const zones[] = {
+		"America/Los_Angeles", "Asia/Kolkata", "Pacific/Kiritimati",
+	};
+	const char *saved = getenv("TZ");
+	char *restore = saved != NULL ? xstrdup(saved) : NULL;
+	struct report_identity identity;
+	size_t i;
+
+	(void)state;
+	load_identity(&identity);
+	for (i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
+		struct summary summary;
+		struct report *reports;
+		const cJSON *range;
+		cJSON *root;
+		char *expected;
+		size_t count;
+
+		setenv("TZ", zones[i], 1);
+		tzset();
+		sample_summary(TEST_DAY, &summary);
+		build(&summary, &identity, &reports, &count);
+		root = parse_report(find_report(reports, count, "tls-ok.test"));
+		range = cJSON_GetObjectItem(root, "date-range");
+		assert_string_equal(string_at(range, "start-datetime"),
+				    TEST_DAY "T00:00:00Z");
+		assert_string_equal(string_at(range, "end-datetime"),
+				    TEST_DAY "T23:59:59Z");
+		expected = xasprintf("!%lld!%lld!", TEST_BEGIN,
+				     TEST_BEGIN + 86399);
+		assert_non_null(strstr(find_report(reports, count,
+						   "tls-ok.test")->filename,
+				       expected));
+		free(expected);
+		cJSON_Delete(root);
+		report_free_all(reports, count);
+		summary_free(&summary);
+	}
+	if (restore != NULL)
+		setenv("TZ", restore, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(restore);
+	report_identity_free(&identity);
+}
+
+/* Counts stop at 2^53 - 1, the largest integer I-JSON carries exactly,
+ * and are printed as plain integers. */
+static void counts_capped_for_ijson(void **state)
+{
+	struct report_identity identity;
+	struct summary_writer writer;
+	struct summary summary;
+	struct report *reports;
+	const char *record = "v=TLSRPTv1;rua=mailto:r@hand.example";
+	size_t count;
+
+	(void)state;
+	load_identity(&identity);
+	assert_int_equal(summary_writer_open(&writer, "test", TEST_DAY,
+					     SUMMARY_FINAL), 0);
+	assert_int_equal(summary_writer_add_policy(&writer, "hand.example",
+						   record, test_policy,
+						   SUMMARY_MAX_COUNT, 0), 0);
+	assert_int_equal(summary_writer_add_policy(&writer, "hand.example",
+						   record, test_policy,
+						   SUMMARY_MAX_COUNT, 1), 0);
+	read_back(&writer, &summary);
+	build(&summary, &identity, &reports, &count);
+	assert_int_equal(count, 1);
+	assert_int_equal(reports[0].successes, SUMMARY_MAX_COUNT);
+	assert_non_null(strstr(reports[0].json,
+			       "\"total-successful-session-count\":"
+			       "9007199254740991,"));
+	assert_non_null(strstr(reports[0].json,
+			       "\"total-failure-session-count\":1}"));
+	report_free_all(reports, count);
+	summary_free(&summary);
+	report_identity_free(&identity);
+}
+
+/* Lines a summary from another host may carry: a tlsa policy without
+ * policy-domain is skipped (it cannot be derived), values whose syntax
+ * RFC 8460 fixes are normalised or left out, never sent broken. */
+static void foreign_values_checked(void **state)
+{
+	static const char *const details[] = {
+		"{\"result-type\":\"certificate-expired\",\"sending-mta-ip\":"
+		"\"2001:DB8:0:0:0:0:0:1\",\"receiving-ip\":\"999.1.1.1\","
+		"\"receiving-mx-hostname\":\"MX.Hand.Example.\","
+		"\"additional-information\":\"bad \xff UTF-8\"}",
+		"{\"result-type\":\"starttls-not-supported\","
+		"\"receiving-mx-hostname\":\"bad host\","
+		"\"receiving-mx-helo\":\"250 mx.hand.example\"}",
+	};
+	static const unsigned long long counts[] = { 1, 1 };
+	const char *record = "v=TLSRPTv1;rua=mailto:r@hand.example";
+	const char *tlsa = "{\"policy-type\":\"tlsa\",\"policy-string\":"
+			   "[\"3 1 1 AB\"],\"policy-domain\":\"\","
+			   "\"mx-host\":[]}";
+	const char *sts = "{\"policy-type\":\"sts\",\"policy-string\":"
+			  "[],\"policy-domain\":\"Hand.Example\","
+			  "\"mx-host\":[\"*.MX.hand.example\",\"a b\"]}";
+	struct report_identity identity;
+	struct summary_writer writer;
+	struct summary summary;
+	struct report *reports;
+	const cJSON *entry;
+	const cJSON *detail;
+	cJSON *root;
+	size_t count;
+
+	(void)state;
+	load_identity(&identity);
+	assert_int_equal(summary_writer_open(&writer, "test", TEST_DAY,
+					     SUMMARY_FINAL), 0);
+	assert_int_equal(summary_writer_add_policy(&writer, "hand.example",
+						   record, tlsa, 5, 5), 0);
+	assert_int_equal(summary_writer_add_policy(&writer, "hand.example",
+						   record, sts, 1, 2), 0);
+	assert_int_equal(summary_writer_add_detail(&writer, "hand.example",
+						   record, sts, details[0],
+						   counts[0]), 0);
+	assert_int_equal(summary_writer_add_detail(&writer, "hand.example",
+						   record, sts, details[1],
+						   counts[1]), 0);
+	read_back(&writer, &summary);
+	build(&summary, &identity, &reports, &count);
+	assert_int_equal(count, 1);
+	assert_int_equal(reports[0].successes, 1);
+	root = parse_report(&reports[0]);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root,
+								"policies")),
+			 1);
+	entry = find_policy(root, "sts", "hand.example", NULL);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
+		cJSON_GetObjectItem(entry, "policy"), "mx-host")), 1);
+	assert_true(has_string(cJSON_GetObjectItem(cJSON_GetObjectItem(
+		entry, "policy"), "mx-host"), "*.mx.hand.example"));
+
+	detail = find_detail(entry, "certificate-expired");
+	assert_string_equal(string_at(detail, "sending-mta-ip"),
+			    "2001:db8::1");
+	assert_string_equal(string_at(detail, "receiving-mx-hostname"),
+			    "mx.hand.example");
+	assert_null(cJSON_GetObjectItem(detail, "receiving-ip"));
+	assert_null(cJSON_GetObjectItem(detail, "additional-information"));
+
+	detail = find_detail(entry, "starttls-not-supported");
+	assert_null(cJSON_GetObjectItem(detail, "receiving-mx-hostname"));
+	assert_string_equal(string_at(detail, "receiving-mx-helo"),
+			    "mx.hand.example");
+	cJSON_Delete(root);
+	report_free_all(reports, count);
+	summary_free(&summary);
+	report_identity_free(&identity);
+}
+
+/* A policy that ended in success may still list failure-details rows
+ * (failures it recovered from); such a report is not success-only. */
+static void recovered_failures_reported(void **state)
+{
+	static const char *const details[] = {
+		"{\"result-type\":\"certificate-expired\"}",
+	};
+	static const unsigned long long counts[] = { 1 };
+	struct report_identity identity;
+	struct summary_writer writer;
+	struct summary summary;
+	struct report *reports;
+	const char *record = "v=TLSRPTv1;rua=mailto:r@hand.example";
+	size_t count;
+
+	(void)state;
+	load_identity(&identity);
+	identity.success_only_days = false;
+	assert_int_equal(summary_writer_open(&writer, "test", TEST_DAY,
+					     SUMMARY_FINAL), 0);
+	assert_int_equal(summary_writer_add_policy(&writer, "hand.example",
+						   record, test_policy, 3, 0),
+			 0);
+	assert_int_equal(summary_writer_add_detail(&writer, "hand.example",
+						   record, test_policy,
+						   details[0], counts[0]), 0);
+	read_back(&writer, &summary);
+	build(&summary, &identity, &reports, &count);
+	assert_int_equal(count, 1);
+	assert_int_equal(reports[0].failures, 0);
+	assert_non_null(strstr(reports[0].json, "certificate-expired"));
+	report_free_all(reports, count);
+	summary_free(&summary);
+	report_identity_free(&identity);
 }
 
 int main(void)
@@ -941,10 +1427,20 @@ int main(void)
 		cmocka_unit_test(report_gzip_one_member),
 		cmocka_unit_test(unknown_result_type_mapped),
 		cmocka_unit_test(failure_details_capped),
-		cmocka_unit_test(size_limit_drops_rows),
+		cmocka_unit_test(fold_joins_kept_bare_row),
+		cmocka_unit_test(fold_below_type_count),
+		cmocka_unit_test(size_limit_folds_rows),
+		cmocka_unit_test(oversized_report_not_built),
 		cmocka_unit_test(success_only_days_skipped),
 		cmocka_unit_test(lines_summed_and_isolated),
 		cmocka_unit_test(identity_checked),
+		cmocka_unit_test(submitter_from_contact_info),
+		cmocka_unit_test(two_records_two_reports),
+		cmocka_unit_test(idn_domain_in_names),
+		cmocka_unit_test(date_range_ignores_tz),
+		cmocka_unit_test(counts_capped_for_ijson),
+		cmocka_unit_test(foreign_values_checked),
+		cmocka_unit_test(recovered_failures_reported),
 	};
 
 	return cmocka_run_group_tests(tests, setup_queue, teardown_queue);

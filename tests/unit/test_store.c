@@ -1,9 +1,12 @@
 /*
  * Unit tests for the aggregator's Berkeley DB store, each in a fresh
- * temporary environment. They cover the round trip of a folded batch, a
- * replayed batch ID, export in key order, supplements for closed days, a
- * reopen with recovery, expiry, and the lock against a second opener.
+ * temporary environment. They cover the round trip of a folded batch and
+ * a replayed batch ID, also after a process died without closing the
+ * store. Then export in key order, supplements for closed days, a reopen
+ * with recovery, expiry, the lock against a second opener, and log
+ * removal over many batches.
  */
+#include <dirent.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -493,6 +498,169 @@ static void second_open_locked_out(void **state)
 	strbuf_free(&error);
 }
 
+/* A process dies right after its commit, before it could remove the batch
+ * file or close the store: the next opener runs recovery and must still
+ * recognise the batch. */
+static void replay_after_crash_changes_nothing(void **state)
+{
+	struct environment *env = *state;
+	struct exported before;
+	struct exported after;
+	struct fold fold;
+	int wstatus;
+	pid_t child;
+	size_t i;
+
+	sample_batch(&fold);
+	close_store(env->store);
+	env->store = NULL;
+
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct store_supplement *supplements;
+		struct strbuf error;
+		struct store *store;
+		size_t count;
+
+		strbuf_init(&error);
+		store = store_open(env->home, &error);
+		if (store == NULL ||
+		    store_apply(store, BATCH_A, "2026-12-05", &fold,
+				&supplements, &count, &error) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(child, &wstatus, 0), child);
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 0);
+
+	env->store = open_store(env->home);
+	export_day(env->store, "2026-12-04", &before);
+	assert_int_equal(before.policies, 3);
+	apply_plain(env->store, BATCH_A, &fold, 1);
+	export_day(env->store, "2026-12-04", &after);
+	assert_int_equal(before.count, after.count);
+	for (i = 0; i < before.count; i++)
+		assert_string_equal(before.lines[i], after.lines[i]);
+
+	exported_free(&before);
+	exported_free(&after);
+	fold_free(&fold);
+}
+
+/* Count the log files in db/ and set the highest log file number. */
+static size_t count_log_files(const char *home, unsigned long *highest)
+{
+	DIR *dir = opendir(home);
+	struct dirent *entry;
+	size_t count = 0;
+
+	assert_non_null(dir);
+	*highest = 0;
+	while ((entry = readdir(dir)) != NULL) {
+		unsigned long number;
+
+		if (sscanf(entry->d_name, "log.%lu", &number) != 1)
+			continue;
+		count++;
+		if (number > *highest)
+			*highest = number;
+	}
+	closedir(dir);
+	return count;
+}
+
+static long long file_size(const char *home, const char *name)
+{
+	char *path = xasprintf("%s/%s", home, name);
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	free(path);
+	return (long long)st.st_size;
+}
+
+/* Fold a batch with one policy and one failure-detail counter for each
+ * of the given number of distinct domains. */
+static void wide_batch(struct fold *fold, size_t domains)
+{
+	struct strbuf reason;
+	struct datagram dg;
+	char json[512];
+	time_t received;
+	size_t i;
+
+	assert_int_equal(utc_time_parse("2026-12-04T12:00:00Z", &received), 0);
+	strbuf_init(&reason);
+	fold_init(fold);
+	for (i = 0; i < domains; i++) {
+		snprintf(json, sizeof(json),
+			 "{\"dpv\":\"1\",\"d\":\"d%zu.example\",\"pr\":"
+			 "\"v=TLSRPTv1; rua=mailto:r@d%zu.example\","
+			 "\"policies\":[{\"policy-type\":2,\"policy-string\":"
+			 "[\"version: STSv1\",\"mode: enforce\"],\"mx-host\":"
+			 "[\"mx.d%zu.example\"],\"failure-details\":[{\"c\":"
+			 "301,\"n\":\"mx.d%zu.example\"}],\"f\":1}]}",
+			 i, i, i, i);
+		if (datagram_parse(json, strlen(json), &dg, &reason) != 0)
+			fail_msg("wide batch datagram rejected: %s",
+				 reason.data);
+		fold_add(fold, received, &dg);
+		datagram_free(&dg);
+	}
+	fold_finish(fold);
+	strbuf_free(&reason);
+}
+
+/* Over many batches, checkpoints remove old log files, and counters that
+ * only change do not make the tables grow. */
+static void log_files_removed(void **state)
+{
+	struct environment *env = *state;
+	struct strbuf error;
+	struct fold fold;
+	unsigned long highest;
+	long long policy_size = 0;
+	long long detail_size = 0;
+	size_t logs;
+	int batch;
+
+	wide_batch(&fold, 2000);
+	strbuf_init(&error);
+	for (batch = 0; batch < 240; batch++) {
+		char id[QUEUE_ID_LEN + 1];
+
+		snprintf(id, sizeof(id), "%024X", batch + 1);
+		apply_plain(env->store, id, &fold, 0);
+		if (store_checkpoint(env->store, false, &error) != 0)
+			fail_msg("store_checkpoint: %s", error.data);
+		if (batch == 0) {
+			/* A forced checkpoint writes the pages to the files. */
+			if (store_checkpoint(env->store, true, &error) != 0)
+				fail_msg("store_checkpoint: %s", error.data);
+			policy_size = file_size(env->home, "policy.db");
+			detail_size = file_size(env->home, "detail.db");
+		}
+		logs = count_log_files(env->home, &highest);
+		if (logs > 3)
+			fail_msg("%zu log files after batch %d", logs, batch);
+	}
+
+	/* The test is void unless the log went past several files. */
+	logs = count_log_files(env->home, &highest);
+	if (highest < 5)
+		fail_msg("only %lu log files were written; the batches are "
+			 "too small to test log removal",
+			 highest);
+	if (store_checkpoint(env->store, true, &error) != 0)
+		fail_msg("store_checkpoint: %s", error.data);
+	assert_true(file_size(env->home, "policy.db") == policy_size);
+	assert_true(file_size(env->home, "detail.db") == detail_size);
+	strbuf_free(&error);
+	fold_free(&fold);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -508,6 +676,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(expiry_deletes_day, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(second_open_locked_out, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(replay_after_crash_changes_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(log_files_removed, setup,
 					    teardown),
 	};
 

@@ -47,7 +47,28 @@ static const struct record_case cases[] = {
 	{"v=TLSRPTv1;rua=mailto:a@example.com ; ", 0,
 	 "mailto:a@example.com", NULL},
 
+	/* RFC 8460 section 3: the version comes first, with no space inside
+	 * "v=TLSRPTv1" or between "rua" and '='. */
+	{"v=TLSRPTv1 rua=mailto:a@example.com", -1, "", "no ';' after"},
+	{"v =TLSRPTv1;rua=mailto:a@example.com", -1, "", "not a TLSRPT"},
+	{"v=TLSRPTv1;rua =mailto:a@example.com", 0, "", "invalid field"},
+	{"v=TLSRPTv1 ; ; rua=mailto:a@example.com ;", 0,
+	 "mailto:a@example.com", NULL},
+	{"v=TLSRPTv1;rua=mailto:a@example.com\r\n", 0, "",
+	 "invalid character 0x0d"},
+
 	/* Several rua fields, extensions, duplicates. */
+	{"v=TLSRPTv1;rua=mailto:a@example.com,https://r.example.com/x;"
+	 "rua=mailto:b@example.net", 0,
+	 "mailto:a@example.com https://r.example.com/x mailto:b@example.net",
+	 NULL},
+	{"v=TLSRPTv1;rua=mailto:a@example.com;rua=https://r.example.com/x;"
+	 "rua=mailto:a@example.com", 0,
+	 "mailto:a@example.com https://r.example.com/x", NULL},
+	{"v=TLSRPTv1;rua=Https://r.example.com/v1,hTtPs://r.example.com/v1",
+	 0, "https://r.example.com/v1", NULL},
+	{"v=TLSRPTv1;rua=mailto:a@example.com;x-ext=has=equals;Y_2.z=1", 0,
+	 "mailto:a@example.com", NULL},
 	{"v=TLSRPTv1;rua=mailto:a@example.com;rua=https://r.example.com/", 0,
 	 "mailto:a@example.com https://r.example.com/", NULL},
 	{"v=TLSRPTv1;x-ext=1;rua=mailto:a@example.com;ext.two=v", 0,
@@ -76,6 +97,11 @@ static const struct record_case cases[] = {
 	{"v=TLSRPTv1;rua=ftp://r.example.com/", 0, "",
 	 "unsupported URI scheme \"ftp\""},
 	{"v=TLSRPTv1;rua=https:r.example.com", 0, "", "without a host"},
+	{"v=TLSRPTv1;rua=https://", 0, "", "without a host"},
+	{"v=TLSRPTv1;rua=data:text/plain,mailto:a@example.com", 0,
+	 "mailto:a@example.com", "unsupported URI scheme \"data\""},
+	{"v=TLSRPTv1;rua=https://r.example.com/a%2Cb", 0,
+	 "https://r.example.com/a%2Cb", NULL},
 
 	/* mailto details from RFC 6068. */
 	{"v=TLSRPTv1;rua=mailto:tlsrpt%40example.com", 0,
@@ -88,8 +114,17 @@ static const struct record_case cases[] = {
 	 "mailto:\"a,b\"@example.com", NULL},
 	{"v=TLSRPTv1;rua=mailto:a@example.com?subject=hello%0D%0ABcc:x@evil",
 	 0, "mailto:a@example.com", NULL},
+	{"v=TLSRPTv1;rua=mailto:%61@ex%61mple.com", 0,
+	 "mailto:a@example.com", NULL},
+	{"v=TLSRPTv1;rua=mailto:a@example.com?subject=x,https://r.example."
+	 "com/", 0, "mailto:a@example.com https://r.example.com/", NULL},
 	{"v=TLSRPTv1;rua=mailto:?to=a@example.com", 0, "",
 	 "without an address"},
+	{"v=TLSRPTv1;rua=mailto:", 0, "", "without an address"},
+	{"v=TLSRPTv1;rua=mailto:a@example.com\x01", 0, "",
+	 "invalid character 0x01"},
+	{"v=TLSRPTv1;rua=mailto:\xc3\xa4@example.com", 0, "",
+	 "invalid character 0xc3"},
 	{"v=TLSRPTv1;rua=mailto:a%ZZ@example.com", 0, "",
 	 "invalid percent-encoding"},
 	{"v=TLSRPTv1;rua=mailto:a%00@example.com", 0, "",
@@ -99,6 +134,12 @@ static const struct record_case cases[] = {
 	{"v=TLSRPTv1;rua=mailto:a..b@example.com", 0, "", "\"..\""},
 	{"v=TLSRPTv1;rua=mailto:a@[192.0.2.1]", 0, "", "address literals"},
 	{"v=TLSRPTv1;rua=mailto:a b@example.com", 0, "", "invalid character"},
+	{"v=TLSRPTv1;rua=mailto:%22a\\%22b%22@example.com", 0,
+	 "mailto:\"a\\\"b\"@example.com", NULL},
+	{"v=TLSRPTv1;rua=mailto:%22\\%0D%22@example.com", 0, "",
+	 "invalid character in the local part"},
+	{"v=TLSRPTv1;rua=mailto:%22a\\%20b%22@example.com", 0, "",
+	 "invalid character in the local part"},
 
 	/* Not records, or records without destinations. */
 	{"", -1, "", "not a TLSRPT record"},
@@ -194,6 +235,35 @@ static void destinations_capped(void **state)
 	strbuf_free(&record);
 }
 
+/* A record with very many problems gives a bounded warning text that
+ * still ends with the outcome. */
+static void warnings_capped(void **state)
+{
+	struct tlsrpt_record result;
+	struct strbuf record;
+	struct strbuf warnings;
+	int i;
+
+	(void)state;
+	strbuf_init(&record);
+	strbuf_init(&warnings);
+	strbuf_puts(&record, "v=TLSRPTv1;rua=");
+	for (i = 0; i < 1000; i++)
+		strbuf_printf(&record, "%shttp://r%d.example/", i ? "," : "",
+			      i);
+	assert_int_equal(tlsrpt_record_parse(record.data, &result, &warnings),
+			 0);
+	assert_int_equal(result.destination_count, 0);
+	assert_non_null(strstr(warnings.data, "\"http://r0.example/\""));
+	assert_null(strstr(warnings.data, "\"http://r8.example/\""));
+	assert_non_null(strstr(warnings.data, "; 992 more problems; no usable "
+			       "destination in the record"));
+	assert_true(warnings.len < 2000);
+	tlsrpt_record_free(&result);
+	strbuf_free(&warnings);
+	strbuf_free(&record);
+}
+
 static void idn_domain_converted(void **state)
 {
 	struct tlsrpt_record result;
@@ -248,6 +318,7 @@ int main(void)
 		cmocka_unit_test(record_table),
 		cmocka_unit_test(record_null_rejected),
 		cmocka_unit_test(destinations_capped),
+		cmocka_unit_test(warnings_capped),
 		cmocka_unit_test(idn_domain_converted),
 		cmocka_unit_test(mutated_records_survive),
 	};

@@ -1,0 +1,10 @@
+/*
+ * check_command: "tlsrptd check [-f]", which verifies the configuration
+ * and the files of the suite and, with -f, repairs owners and modes.
+ */
+#ifndef TLSRPTD_CHECK_COMMAND_H
+#define TLSRPTD_CHECK_COMMAND_H
+
+int check_command(const char *config_dir, int argc, char **argv);
+
+#endif
