@@ -10,6 +10,8 @@
 #   make bench           build the receiver benchmark's sender and sink
 #                        into $(OBJ)/bench/; bench/receiver.py runs it
 #   make install         honours PREFIX, SYSCONFDIR and DESTDIR
+#   make uninstall       removes it again, except the configuration and
+#                        the queue
 #
 # Build variants keep their objects apart: OUT names the tree that holds
 # bin/ and libexec/, and the daemons are found relative to bin/tlsrptd, so
@@ -157,13 +159,32 @@ $(OBJ)/tests/test_day_status: tests/unit/test_day_status.c \
 		$(ALL_LDFLAGS) -o $@ $< $(DAY_STATUS_TEST_OBJ) $(LIBUTIL) \
 		$(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
-# The mailer's unit tests (test_smtp_*, test_http_*) link the mailer's
-# modules the same way; mailer.c, which has main(), is left out.
+# test_queue_listing and test_receiver_socket link the one module that
+# each tests.
+$(OBJ)/tests/test_queue_listing: tests/unit/test_queue_listing.c \
+		$(OBJ)/src/admin/queue_listing.o $(LIBUTIL)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Isrc/admin -Wno-missing-prototypes \
+		$(ALL_LDFLAGS) -o $@ $< $(OBJ)/src/admin/queue_listing.o \
+		$(LIBUTIL) $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+
+$(OBJ)/tests/test_receiver_socket: tests/unit/test_receiver_socket.c \
+		$(OBJ)/src/receiver/receiver_socket.o $(LIBUTIL)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Isrc/receiver -Wno-missing-prototypes \
+		$(ALL_LDFLAGS) -o $@ $< $(OBJ)/src/receiver/receiver_socket.o \
+		$(LIBUTIL) $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# The mailer's unit tests (test_smtp_*, test_http_*, test_address_class)
+# link the mailer's modules the same way; mailer.c, which has main(), is
+# left out.
 MAILER_MODULE_OBJ = $(patsubst %.c,$(OBJ)/%.o,$(filter-out \
 	src/mailer/mailer.c,$(wildcard src/mailer/*.c)))
 LIBMAILER = $(OBJ)/libmailer.a
 MAILER_TESTS = $(filter $(OBJ)/tests/test_smtp_% \
-	$(OBJ)/tests/test_http_%,$(UNIT_BINS))
+	$(OBJ)/tests/test_http_% $(OBJ)/tests/test_address_class,$(UNIT_BINS))
 
 $(LIBMAILER): $(MAILER_MODULE_OBJ)
 	@rm -f $@
@@ -187,6 +208,22 @@ unit: build/.deps-test $(UNIT_BINS)
 
 e2e: build/.deps-test all
 	TLSRPTD_ROOT=$(abspath $(OUT)) $(PYTHON) -m pytest -q tests/e2e
+
+# The disk fault tests (tests/e2e/test_faults*.py) preload this library
+# into the daemons to make their writes fail (tests/faults/fault_shim.c).
+# It is built without the sanitizers of a check-asan build, and the tests
+# find it under $(OUT).
+FAULT_SHIM = $(OUT)/libexec/tlsrptd-test/fault_shim.so
+
+.PHONY: fault-shim
+fault-shim: $(FAULT_SHIM)
+e2e: $(FAULT_SHIM)
+
+$(FAULT_SHIM): tests/faults/fault_shim.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARNINGS) -O2 -g -fPIC -shared \
+		-o $@ $< -ldl -lpthread
 
 check: unit e2e
 
@@ -320,6 +357,27 @@ install-extras:
 	sed 's|@SBINDIR@|$(SBINDIR)|g' conf/tlsrptd.service \
 		> $(DESTDIR)$(SYSTEMDUNITDIR)/tlsrptd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/tlsrptd.service
+
+# "make uninstall" removes what "make install" installed, with the same
+# PREFIX, SYSCONFDIR and DESTDIR, except main.cf, master.cf and the queue:
+# the configuration and the queued reports stay until the administrator
+# removes them.
+.PHONY: uninstall
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/tlsrptd $(DESTDIR)$(SBINDIR)/tlsrpt-queue \
+		$(DESTDIR)$(BINDIR)/tlsrpt-send
+	rm -f $(DAEMONS:%=$(DESTDIR)$(LIBEXECDIR)/%)
+	rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null || true
+	@for page in $(MAN_PAGES); do \
+		section=$${page##*.}; \
+		echo "rm -f $(DESTDIR)$(MANDIR)/man$$section/$${page##*/}"; \
+		rm -f $(DESTDIR)$(MANDIR)/man$$section/$${page##*/}; \
+	done
+	rm -f $(DESTDIR)$(SYSCONFDIR)/tlsrptd-files \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/tlsrptd.service
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/main.cf, master.cf and the queue" \
+		"directory (queue_directory); remove them by hand if no" \
+		"longer needed"
 
 clean:
 	rm -rf build bin libexec

@@ -17,7 +17,8 @@ say() {
 	printf '%s\n' "demo: $*"
 }
 
-# Wait up to $1 seconds for the shell condition $2 to hold.
+# Wait up to $1 seconds for the shell condition in the other arguments
+# to hold.
 wait_for() {
 	seconds=$1
 	shift

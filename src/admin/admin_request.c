@@ -137,3 +137,25 @@ int admin_request_fetch(const char *day, struct summary *summary)
 	strbuf_free(&error);
 	return status;
 }
+
+int admin_request_empty_reason(const char *day, struct strbuf *reason)
+{
+	char today[UTC_DAY_LEN + 1];
+	char horizon[UTC_DAY_LEN + 1];
+	time_t start = utc_day_start(utc_now());
+	long long keep_days = config_int("keep_days");
+
+	utc_day_format(start, today);
+	utc_day_format(start - (time_t)keep_days * UTC_DAY_SECONDS, horizon);
+	if (strcmp(day, today) > 0) {
+		strbuf_puts(reason, "a day in the future");
+		return 1;
+	}
+	if (strcmp(day, horizon) < 0) {
+		strbuf_printf(reason, "older than keep_days = %lld: expired",
+			      keep_days);
+		return 1;
+	}
+	strbuf_puts(reason, "no datagrams counted that day");
+	return 0;
+}

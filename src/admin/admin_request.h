@@ -18,6 +18,7 @@
 #include <stdbool.h>
 
 #include "queue_file.h"
+#include "strbuf.h"
 #include "summary_file.h"
 #include "utc_time.h"
 
@@ -30,5 +31,13 @@ int admin_request_send(const char *day, const char *target,
 		       char id[QUEUE_ID_LEN + 1]);
 int admin_request_wait(const char *path, bool should_exist, int seconds);
 int admin_request_fetch(const char *day, struct summary *summary);
+
+/*
+ * Append why day has no counters to reason: "a day in the future",
+ * "older than keep_days = N: expired" (the aggregator's rule: before
+ * today minus keep_days) or "no datagrams counted that day". Returns 1
+ * for the first two, which the day alone explains, else 0.
+ */
+int admin_request_empty_reason(const char *day, struct strbuf *reason);
 
 #endif

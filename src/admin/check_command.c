@@ -6,13 +6,20 @@
  *	tlsrptd [-c CONFIG_DIR] check [-f]
  *
  * What is checked:
- * - main.cf loads and sets the required parameters, master.cf parses;
+ * - main.cf loads and its values are usable (config_values.h: the
+ *   required parameters, relayhost, smtp_tls_security_level,
+ *   delivery_redirect, the DKIM settings and more);
+ * - master.cf parses and each of its commands is a program in
+ *   daemon_directory. A missing standard service (receiver, aggregator,
+ *   reporter, mailer) is a warning;
  * - mail_owner, and every account that master.cf gives a service with
  *   "-o mail_owner=NAME", exists, is not root, and (for the latter) has
  *   mail_owner's primary group, through which the queue is shared;
  * - every path of the manifest CONFIG_DIR/tlsrptd-files (manifest.h):
  *   type, owner, group and mode, including the receiver socket;
  * - no directory or file in the queue is writable by others;
+ * - others cannot write to the receiver socket (receiver_socket_mode),
+ *   unless receiver_authorized_users names the senders it accepts;
  * - dkim_private_key and smtp_sasl_password_file exist and others
  *   cannot read them; one that the suite's group can read is a warning,
  *   because the receiver's account is in that group;
@@ -21,7 +28,9 @@
  *
  * Owners and groups are checked only when running as root. -f creates
  * missing directories and corrects owners and modes; it changes nothing
- * else and never follows a symbolic link. Problems go to standard error
+ * else and never follows a symbolic link. A queue_directory that does
+ * not exist yet is one warning, since "tlsrptd start" creates it, and
+ * the paths inside it are not checked. Problems go to standard error
  * as "tlsrptd: error: ..." or "tlsrptd: warning: ...", repairs to
  * standard output, then one summary line.
  *
@@ -42,9 +51,9 @@
 
 #include "check_command.h"
 #include "config.h"
+#include "config_values.h"
 #include "manifest.h"
 #include "master_cf.h"
-#include "report.h"
 #include "master_pid.h"
 #include "strbuf.h"
 #include "sysctl_check.h"
@@ -54,6 +63,7 @@ struct check {
 	bool fix;
 	bool privileged;
 	bool master_running;
+	bool skip_queue;	/* queue_directory is missing or not one */
 	unsigned errors;
 	unsigned warnings;
 	unsigned repairs;
@@ -62,19 +72,32 @@ struct check {
 static void report(struct check *check, bool error, const char *format, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Print a problem on standard error; each line of a message of several
+ * lines is one problem with its own prefix. */
 static void report(struct check *check, bool error, const char *format, ...)
 {
+	struct strbuf text;
+	const char *line;
 	va_list ap;
 
-	fprintf(stderr, "tlsrptd: %s: ", error ? "error" : "warning");
+	strbuf_init(&text);
 	va_start(ap, format);
-	vfprintf(stderr, format, ap);
+	strbuf_vprintf(&text, format, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	if (error)
-		check->errors++;
-	else
-		check->warnings++;
+	for (line = text.data; *line != '\0';) {
+		size_t len = strcspn(line, "\n");
+
+		fprintf(stderr, "tlsrptd: %s: %.*s\n", error ? "error"
+			: "warning", (int)len, line);
+		if (error)
+			check->errors++;
+		else
+			check->warnings++;
+		line += len;
+		if (*line == '\n')
+			line++;
+	}
+	strbuf_free(&text);
 }
 
 static void repaired(struct check *check, const char *format, ...)
@@ -103,8 +126,10 @@ static const char *type_name(char type)
 		return "FIFO";
 	case 's':
 		return "socket";
+	case 'l':
+		return "symbolic link";
 	}
-	return "unknown type";
+	return "file of another type";
 }
 
 static char type_of(mode_t mode)
@@ -120,24 +145,68 @@ static char type_of(mode_t mode)
 	return S_ISLNK(mode) ? 'l' : '?';
 }
 
-/* main.cf, the required parameters and master.cf. */
+/* The values of main.cf, master.cf and the programs it names. */
 static void check_configuration(struct check *check, const char *config_dir,
+				const char *daemon_dir,
 				struct master_cf *table)
 {
 	char *path = xasprintf("%s/master.cf", config_dir);
-	struct strbuf error;
+	struct strbuf errors;
+	struct strbuf warnings;
 
-	strbuf_init(&error);
-	if (config_check_required(&error) != 0
-	    || report_identity_check(&error) != 0)
-		report(check, true, "%s", error.data);
-	strbuf_reset(&error);
-	if (master_cf_read(path, table, &error) != 0) {
-		report(check, true, "%s", error.data);
+	strbuf_init(&errors);
+	strbuf_init(&warnings);
+	config_values_check(CONFIG_VALUES_LOAD_KEYS, &errors, &warnings);
+	if (master_cf_read(path, table, &errors) != 0)
 		memset(table, 0, sizeof(*table));
-	}
-	strbuf_free(&error);
+	else if (daemon_dir != NULL)
+		config_services_check(table, daemon_dir, &errors, &warnings);
+	else
+		strbuf_printf(&warnings, "%scannot find this executable "
+			      "(/proc/self/exe), so the programs of master.cf "
+			      "are not checked; set daemon_directory",
+			      warnings.len > 0 ? "\n" : "");
+	report(check, false, "%s", warnings.data);
+	report(check, true, "%s", errors.data);
+	strbuf_free(&errors);
+	strbuf_free(&warnings);
 	free(path);
+}
+
+/* Tell whether path is queue_directory or inside it. */
+static bool in_queue(const char *path)
+{
+	const char *queue_dir = config_str("queue_directory");
+	size_t len = strlen(queue_dir);
+
+	return strncmp(path, queue_dir, len) == 0
+	       && (path[len] == '\0' || path[len] == '/');
+}
+
+/* Check queue_directory itself before the paths in it, so that a queue
+ * that is missing or not a directory is one message, not one per path. */
+static void check_queue_directory(struct check *check)
+{
+	const char *queue_dir = config_str("queue_directory");
+	struct stat st;
+
+	if (stat(queue_dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return;
+		report(check, true, "queue_directory %s is not a directory; "
+		       "set queue_directory in %s/main.cf to the queue's "
+		       "directory", queue_dir, config_directory());
+	} else if (errno == ENOENT && !check->fix) {
+		report(check, false, "queue_directory %s does not exist yet; "
+		       "\"tlsrptd start\" or \"tlsrptd check -f\" creates "
+		       "it", queue_dir);
+	} else if (errno == ENOENT) {
+		return;
+	} else {
+		report(check, true, "cannot check queue_directory %s: %s",
+		       queue_dir, strerror(errno));
+	}
+	check->skip_queue = true;
 }
 
 /* mail_owner and the accounts that master.cf gives services. */
@@ -380,6 +449,8 @@ static void check_manifest(struct check *check, const char *config_dir)
 		const struct manifest_entry *entry = &manifest.entries[i];
 		struct stat st;
 
+		if (check->skip_queue && in_queue(entry->path))
+			continue;
 		if (entry->every_entry)
 			check_every_entry(check, entry);
 		else if (lstat(entry->path, &st) == 0)
@@ -457,6 +528,23 @@ static void check_socket_directory(struct check *check)
 	free(absolute);
 }
 
+/* A socket that every local user may write to lets anyone forge the
+ * counts that reports tell other domains, unless receiver_authorized_users
+ * names the senders. */
+static void check_socket_mode(struct check *check)
+{
+	mode_t mode = config_mode("receiver_socket_mode");
+
+	if (!(mode & S_IWOTH)
+	    || config_str("receiver_authorized_users")[0] != '\0')
+		return;
+	report(check, true, "receiver_socket_mode %04o lets every local user "
+	       "send datagrams and so forge the counts of the reports; use "
+	       "0660 with receiver_socket_group set to the MTA's group, or "
+	       "name the senders in receiver_authorized_users",
+	       (unsigned)mode);
+}
+
 /* A file that the mailer reads as root before it drops privileges (the
  * DKIM key, the SMTP AUTH password): nobody else needs to read it. */
 static void check_secret(struct check *check, const char *name)
@@ -465,16 +553,10 @@ static void check_secret(struct check *check, const char *name)
 	struct passwd *pw;
 	struct stat st;
 
-	if (path[0] == '\0')
+	/* config_values_check() has reported a file that is missing or not
+	 * a regular file. */
+	if (path[0] == '\0' || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return;
-	if (stat(path, &st) != 0) {
-		report(check, true, "%s %s: %s", name, path, strerror(errno));
-		return;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		report(check, true, "%s %s is not a regular file", name, path);
-		return;
-	}
 	if (st.st_mode & S_IRWXO) {
 		mode_t mode = st.st_mode & 07770;
 
@@ -511,7 +593,8 @@ static void check_dgram_qlen(struct check *check)
 	strbuf_free(&message);
 }
 
-int check_command(const char *config_dir, int argc, char **argv)
+int check_command(const char *config_dir, const char *daemon_dir, int argc,
+		  char **argv)
 {
 	struct check check;
 	struct master_cf table;
@@ -536,12 +619,15 @@ int check_command(const char *config_dir, int argc, char **argv)
 		printf("tlsrptd: not running as root: checking modes, not "
 		       "owners\n");
 
-	check_configuration(&check, config_dir, &table);
+	check_configuration(&check, config_dir, daemon_dir, &table);
 	check_accounts(&check, &table);
 	master_cf_free(&table);
+	check_queue_directory(&check);
 	check_manifest(&check, config_dir);
-	check_world_writable(&check, config_str("queue_directory"), 2);
+	if (!check.skip_queue)
+		check_world_writable(&check, config_str("queue_directory"), 2);
 	check_socket_directory(&check);
+	check_socket_mode(&check);
 	check_secret(&check, "dkim_private_key");
 	check_secret(&check, "smtp_sasl_password_file");
 	check_dgram_qlen(&check);

@@ -5,6 +5,8 @@
 #ifndef TLSRPTD_CHECK_COMMAND_H
 #define TLSRPTD_CHECK_COMMAND_H
 
-int check_command(const char *config_dir, int argc, char **argv);
+/* daemon_dir is where master.cf's commands are, NULL when unknown. */
+int check_command(const char *config_dir, const char *daemon_dir, int argc,
+		  char **argv);
 
 #endif

@@ -202,6 +202,14 @@ int day_status_command(const char *text)
 	if (admin_request_fetch(day, &summary) != 0)
 		return 1;
 	day_status_print(&summary, stdout);
+	if (summary.counter_count == 0) {
+		struct strbuf reason;
+
+		strbuf_init(&reason);
+		admin_request_empty_reason(day, &reason);
+		printf("nothing counted for %s (%s)\n", day, reason.data);
+		strbuf_free(&reason);
+	}
 	summary_free(&summary);
 	return 0;
 }

@@ -26,7 +26,12 @@
  * successful and failed sessions, "failures" the failed ones, and the
  * top failure types are the DAY_STATUS_TOP_TYPES result types with the
  * most failure-detail counts, largest first. A day with no counters
- * prints the first line only.
+ * prints the first line only; day_status_command() then adds why:
+ *
+ *	nothing counted for 2099-01-01 (a day in the future)
+ *
+ * or "(older than keep_days = 31: expired)" or "(no datagrams counted
+ * that day)" (admin_request_empty_reason()).
  */
 #ifndef TLSRPTD_DAY_STATUS_H
 #define TLSRPTD_DAY_STATUS_H

@@ -261,6 +261,7 @@ int manifest_read(const char *path, struct manifest *manifest,
 	if (queue_read_file(path, MANIFEST_MAX_SIZE, &text, &len) != 0) {
 		strbuf_printf(error, "cannot read %s: %s", path,
 			      strerror(errno));
+		manifest_free(manifest);
 		return -1;
 	}
 	status = parse_text(text, manifest, error);

@@ -139,9 +139,40 @@ static size_t count_queued(const char *day, const char *since)
 	return total;
 }
 
+static void print_nothing_counted(const char *day, const char *reason)
+{
+	printf("tlsrptd: nothing counted for %s (%s)\n", day, reason);
+}
+
+/* Say why a day gave no delivery: its age, no counters at all, or
+ * counters that made no report with a destination. */
+static void explain_no_deliveries(const char *day)
+{
+	struct summary summary;
+	struct strbuf reason;
+
+	strbuf_init(&reason);
+	if (admin_request_empty_reason(day, &reason) == 1) {
+		print_nothing_counted(day, reason.data);
+	} else if (admin_request_fetch(day, &summary) == 0) {
+		if (summary.counter_count == 0)
+			print_nothing_counted(day, reason.data);
+		else
+			printf("tlsrptd: %s has %zu counters, but no delivery "
+			       "was queued: see the mail log for TLSRPT "
+			       "records without a usable rua, or days without "
+			       "failures while report_success_only_days = no\n",
+			       day, summary.counter_count);
+		summary_free(&summary);
+	}
+	strbuf_free(&reason);
+}
+
 static int queue_reports(const struct report_options *opts, const char *id,
 			 const char *started)
 {
+	size_t queued;
+
 	char *summary_path = xasprintf("%s/%s", QUEUE_DAYS, id);
 	char *request_path = xasprintf("%s/%s", QUEUE_REQUESTS, id);
 	int status = -1;
@@ -161,9 +192,12 @@ static int queue_reports(const struct report_options *opts, const char *id,
 			ADMIN_REQUEST_WAIT_SECONDS);
 		goto done;
 	}
-	printf("tlsrptd: reports of %s queued: %zu deliveries (see "
-	       "\"tlsrpt-queue list\")\n", opts->day,
-	       count_queued(opts->day, started));
+	queued = count_queued(opts->day, started);
+	printf("tlsrptd: reports of %s queued: %zu deliver%s (see "
+	       "\"tlsrpt-queue list\")\n", opts->day, queued,
+	       queued == 1 ? "y" : "ies");
+	if (queued == 0)
+		explain_no_deliveries(opts->day);
 	status = 0;
 
 done:
@@ -337,8 +371,17 @@ static int dry_run(const struct report_options *opts,
 		strbuf_free(&error);
 		return -1;
 	}
-	printf("tlsrptd: %zu reports for %s (%s summary, %zu counters)\n",
-	       count, opts->day, summary.kind, summary.counter_count);
+	printf("tlsrptd: %zu report%s for %s (%s summary, %zu counters)\n",
+	       count, count == 1 ? "" : "s", opts->day, summary.kind,
+	       summary.counter_count);
+	if (summary.counter_count == 0) {
+		struct strbuf reason;
+
+		strbuf_init(&reason);
+		admin_request_empty_reason(opts->day, &reason);
+		print_nothing_counted(opts->day, reason.data);
+		strbuf_free(&reason);
+	}
 	status = 0;
 	for (i = 0; i < count; i++)
 		if (write_report(opts->dry_run_dir, &reports[i], identity,

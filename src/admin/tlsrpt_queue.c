@@ -12,7 +12,8 @@
  * arrival time, attempts, next attempt, destination and last error. The
  * text format is meant for people; --json prints one array of objects
  * with the same fields for scripts. A file that cannot be read is listed
- * with its error instead of being skipped.
+ * with its error instead of being skipped. A delivery that the mailer
+ * moves while the listing runs is listed once (queue_listing.h).
  *
  * show: the delivery file's header as stored, a blank line, then the
  * report, gunzipped and pretty-printed.
@@ -32,8 +33,16 @@
  *
  * Moves never overwrite a file (queue_move()). After release or requeue
  * the mailer gets a wakeup. Each change is logged as "ID: ..." with the
- * program name "queue", each problem goes to standard error, and the
- * command ends with a count: "tlsrpt-queue: deleted 3 deliveries".
+ * program name "queue" to the mail log, so a change needs write access to
+ * maillog_file when that is set. list and show only read the queue, and
+ * they log their own problems to standard error. Each problem goes to
+ * standard error, and the command ends with a count: "tlsrpt-queue:
+ * deleted 3 deliveries".
+ *
+ * main.cf is read in the relaxed mode (config.h): an invalid value is a
+ * warning and that parameter keeps its default, so that a typo does not
+ * lock the administrator out of the queue. --help or -h prints the usage
+ * on standard output.
  *
  * Security: started by root, the command changes to mail_owner before it
  * touches the queue (worker_jail()), so the files it writes belong to the
@@ -56,6 +65,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -63,6 +73,7 @@
 #include "gzip.h"
 #include "msg.h"
 #include "queue_file.h"
+#include "queue_listing.h"
 #include "strbuf.h"
 #include "trigger.h"
 #include "utc_time.h"
@@ -116,9 +127,9 @@ struct tally {
 	size_t failed;		/* named IDs not found or not changed */
 };
 
-static void usage(void)
+static void usage(FILE *out)
 {
-	fprintf(stderr, "usage: tlsrpt-queue [-c config_dir] list [--json]\n"
+	fprintf(out, "usage: tlsrpt-queue [-c config_dir] list [--json]\n"
 		"       tlsrpt-queue [-c config_dir] show ID\n"
 		"       tlsrpt-queue [-c config_dir] delete|hold|release|"
 		"requeue ID...|ALL [QUEUE]|-\n");
@@ -184,46 +195,94 @@ static void list_unreadable(struct listing *listing, const char *id,
 	}
 }
 
-static void list_state(struct listing *listing, const char *state)
+/* Print one delivery, or its error when it cannot be read. */
+static void list_one(struct listing *listing, const char *id,
+		     const char *state)
 {
+	struct delivery delivery;
 	struct strbuf error;
-	char **names;
+	char *path = xasprintf("%s/%s", state, id);
+
+	strbuf_init(&error);
+	if (delivery_read(path, &delivery, &error) != 0) {
+		list_unreadable(listing, id, state, error.data);
+	} else {
+		if (listing->json)
+			cJSON_AddItemToArray(listing->array,
+					     entry_json(id, state, &delivery));
+		else
+			print_text(id, state, &delivery);
+		listing->bytes += delivery.payload_len;
+		delivery_free(&delivery);
+	}
+	listing->entries++;
+	strbuf_free(&error);
+	free(path);
+}
+
+/* The file names of every state directory, each with its state. */
+struct names {
+	char **names[STATE_COUNT];
+	size_t counts[STATE_COUNT];
+	struct queue_listing_item *items;
 	size_t count;
+};
+
+static void read_names(struct names *all)
+{
+	size_t i, j;
+
+	memset(all, 0, sizeof(*all));
+	for (i = 0; i < STATE_COUNT; i++) {
+		if (queue_list(states[i], &all->names[i], &all->counts[i])
+		    != 0) {
+			fprintf(stderr, "tlsrpt-queue: cannot read %s/%s: %s\n",
+				config_str("queue_directory"), states[i],
+				strerror(errno));
+			all->names[i] = NULL;
+			all->counts[i] = 0;
+		}
+		all->count += all->counts[i];
+	}
+	all->items = xcalloc(all->count + 1, sizeof(*all->items));
+	all->count = 0;
+	for (i = 0; i < STATE_COUNT; i++)
+		for (j = 0; j < all->counts[i]; j++) {
+			/* Other names are no deliveries, and one with a line
+			 * break could forge a line of the listing. */
+			if (!queue_id_valid(all->names[i][j]))
+				continue;
+			all->items[all->count].id = all->names[i][j];
+			all->items[all->count].state = states[i];
+			all->count++;
+		}
+}
+
+static void free_names(struct names *all)
+{
 	size_t i;
 
-	if (queue_list(state, &names, &count) != 0) {
-		fprintf(stderr, "tlsrpt-queue: cannot read %s/%s: %s\n",
-			config_str("queue_directory"), state, strerror(errno));
-		return;
-	}
-	strbuf_init(&error);
-	for (i = 0; i < count; i++) {
-		struct delivery delivery;
-		char *path = xasprintf("%s/%s", state, names[i]);
-
-		strbuf_reset(&error);
-		if (delivery_read(path, &delivery, &error) != 0) {
-			list_unreadable(listing, names[i], state, error.data);
-		} else {
-			if (listing->json)
-				cJSON_AddItemToArray(listing->array,
-						     entry_json(names[i], state,
-								&delivery));
-			else
-				print_text(names[i], state, &delivery);
-			listing->bytes += delivery.payload_len;
-			delivery_free(&delivery);
-		}
-		listing->entries++;
-		free(path);
-	}
-	strbuf_free(&error);
-	queue_list_free(names, count);
+	for (i = 0; i < STATE_COUNT; i++)
+		if (all->names[i] != NULL)
+			queue_list_free(all->names[i], all->counts[i]);
+	free(all->items);
 }
+
+static bool file_exists(const char *state, const char *id)
+{
+	char *path = xasprintf("%s/%s", state, id);
+	bool found = access(path, F_OK) == 0;
+
+	free(path);
+	return found;
+}
+
+static const char *find_state(const char *id);
 
 static int list_command(bool json)
 {
 	struct listing listing;
+	struct names all;
 	size_t i;
 
 	memset(&listing, 0, sizeof(listing));
@@ -234,8 +293,29 @@ static int list_command(bool json)
 		printf("%-24s %-8s %8s %-20s %3s %s\n", "-Queue ID-",
 		       "-State-", "-Size-", "-Arrival Time-", "-N-",
 		       "-Next Try-");
-	for (i = 0; i < STATE_COUNT; i++)
-		list_state(&listing, states[i]);
+
+	/* Take the names first, so that a delivery that moved between two
+	 * directories while they were read is listed once. */
+	read_names(&all);
+	queue_listing_dedupe(all.items, all.count, file_exists);
+	for (i = 0; i < all.count; i++) {
+		const struct queue_listing_item *item = &all.items[i];
+		const char *state = item->state;
+
+		if (item->duplicate)
+			continue;
+
+		/* A file that moved since is shown where it is now; one
+		 * that is gone (delivered and expired, deleted) is not. */
+		if (!file_exists(state, item->id)) {
+			state = find_state(item->id);
+			if (state == NULL)
+				continue;
+		}
+		list_one(&listing, item->id, state);
+	}
+	free_names(&all);
+
 	if (json) {
 		char *text = cJSON_Print(listing.array);
 
@@ -245,8 +325,8 @@ static int list_command(bool json)
 	} else if (listing.entries == 0) {
 		printf("Queue is empty\n");
 	} else {
-		printf("-- %llu bytes in %zu deliveries.\n", listing.bytes,
-		       listing.entries);
+		printf("-- %llu bytes in %zu deliver%s.\n", listing.bytes,
+		       listing.entries, listing.entries == 1 ? "y" : "ies");
 	}
 	return 0;
 }
@@ -451,7 +531,8 @@ static int change_file(const struct change *change, const char *dir,
 		       const char *id, struct strbuf *error)
 {
 	char *path = xasprintf("%s/%s", dir, id);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in the queue must not block the open. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	int new_lock = -1;
 	int status = -1;
 
@@ -615,20 +696,55 @@ static const struct change *find_change(const char *verb)
 	return NULL;
 }
 
+static bool is_state(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < STATE_COUNT; i++)
+		if (strcmp(states[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Explain that change does not apply to queue, and list the queues. */
+static void print_sources(const struct change *change, const char *queue)
+{
+	struct strbuf sources;
+	struct strbuf all;
+	size_t i;
+
+	strbuf_init(&sources);
+	strbuf_init(&all);
+	for (i = 0; change->sources[i] != NULL; i++)
+		strbuf_printf(&sources, "%s%s", i > 0 ? ", " : "",
+			      change->sources[i]);
+	for (i = 0; i < STATE_COUNT; i++)
+		strbuf_printf(&all, "%s%s", i > 0 ? ", " : "", states[i]);
+	if (is_state(queue))
+		fprintf(stderr, "tlsrpt-queue: \"%s ALL %s\": %s does not "
+			"apply to %s/; it applies to %s\n", change->verb,
+			queue, change->verb, queue, sources.data);
+	else
+		fprintf(stderr, "tlsrpt-queue: \"%s ALL %s\": unknown queue "
+			"\"%s\"; the queues are %s, and %s applies to %s\n",
+			change->verb, queue, queue, all.data, change->verb,
+			sources.data);
+	strbuf_free(&sources);
+	strbuf_free(&all);
+}
+
 /* Check "ALL [QUEUE]"; returns 0 and sets *only, or prints an error. */
 static int parse_all(const struct change *change, int argc, char **argv,
 		     const char **only)
 {
 	*only = NULL;
 	if (argc > 2) {
-		usage();
+		usage(stderr);
 		return -1;
 	}
 	if (argc == 2) {
 		if (!is_source(change, argv[1])) {
-			fprintf(stderr, "tlsrpt-queue: \"%s ALL %s\": %s does "
-				"not apply to %s/\n", change->verb, argv[1],
-				change->verb, argv[1]);
+			print_sources(change, argv[1]);
 			return -1;
 		}
 		*only = argv[1];
@@ -643,7 +759,7 @@ static int change_command(const struct change *change, int argc, char **argv)
 	int i;
 
 	if (argc < 1) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	if (strcmp(argv[0], "ALL") == 0) {
@@ -667,20 +783,70 @@ static int change_command(const struct change *change, int argc, char **argv)
 	return tally.failed > 0 ? 1 : 0;
 }
 
-/* Load main.cf, open the log, and become mail_owner in the queue. */
-static int enter_queue(const char *config_dir)
+/* Load main.cf in the relaxed mode; the -c hint only when main.cf itself
+ * cannot be read. */
+static int load_config(const char *config_dir)
 {
-	struct worker jail;
+	char *main_cf = xasprintf("%s/main.cf", config_dir);
+	struct strbuf warnings;
 	struct strbuf error;
+	const char *line;
+	int status = 0;
 
-	strbuf_init(&error);
-	if (config_load(config_dir, &error) != 0) {
-		fprintf(stderr, "tlsrpt-queue: %s; use -c DIR to name the "
-			"configuration directory\n", error.data);
-		strbuf_free(&error);
+	if (access(main_cf, R_OK) != 0) {
+		fprintf(stderr, "tlsrpt-queue: cannot open %s: %s; use -c DIR "
+			"to name the configuration directory\n", main_cf,
+			strerror(errno));
+		free(main_cf);
 		return -1;
 	}
+	free(main_cf);
+	strbuf_init(&warnings);
+	strbuf_init(&error);
+	if (config_load_relaxed(config_dir, &warnings, &error) != 0) {
+		fprintf(stderr, "tlsrpt-queue: %s\n", error.data);
+		status = -1;
+	}
+	for (line = warnings.data; *line != '\0';) {
+		size_t len = strcspn(line, "\n");
+
+		fprintf(stderr, "tlsrpt-queue: warning: %.*s\n", (int)len,
+			line);
+		line += len + (line[len] == '\n');
+	}
+	strbuf_free(&warnings);
 	strbuf_free(&error);
+	return status;
+}
+
+/* Log to where the suite logs, so that changes are on record; list and
+ * show only read and keep their messages on standard error. */
+static int open_log(bool will_change)
+{
+	const char *file = config_str("maillog_file");
+
+	msg_open(config_str("syslog_name"), "queue");
+	if (!will_change) {
+		msg_to_stderr();
+	} else if (file[0] == '\0') {
+		msg_to_syslog(config_str("syslog_facility"));
+	} else if (msg_to_file(file) != 0) {
+		fprintf(stderr, "tlsrpt-queue: cannot write maillog_file %s "
+			"(needed to log queue changes): %s; run as root or as "
+			"mail_owner %s\n", file, strerror(errno),
+			config_str("mail_owner"));
+		return -1;
+	}
+	return 0;
+}
+
+/* Load main.cf, open the log, and become mail_owner in the queue. */
+static int enter_queue(const char *config_dir, bool will_change)
+{
+	struct worker jail;
+
+	if (load_config(config_dir) != 0)
+		return -1;
 	if (geteuid() == 0 && getpwnam(config_str("mail_owner")) == NULL) {
 		fprintf(stderr, "tlsrpt-queue: mail_owner account \"%s\" not "
 			"found\n", config_str("mail_owner"));
@@ -692,8 +858,8 @@ static int enter_queue(const char *config_dir)
 			config_str("queue_directory"), strerror(errno));
 		return -1;
 	}
-	msg_open(config_str("syslog_name"), "queue");
-	worker_open_log(false);
+	if (open_log(will_change) != 0)
+		return -1;
 	memset(&jail, 0, sizeof(jail));
 	worker_jail(&jail);
 	return 0;
@@ -701,24 +867,32 @@ static int enter_queue(const char *config_dir)
 
 int main(int argc, char **argv)
 {
+	static const struct option long_options[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	const char *config_dir = default_config_dir();
 	const struct change *change;
 	const char *verb;
 	int option;
 
 	msg_open("tlsrptd", "queue");
-	while ((option = getopt(argc, argv, "+c:v")) != -1) {
+	while ((option = getopt_long(argc, argv, "+c:vh", long_options,
+				     NULL)) != -1) {
 		if (option == 'c') {
 			config_dir = optarg;
 		} else if (option == 'v') {
 			msg_verbose++;
+		} else if (option == 'h') {
+			usage(stdout);
+			return 0;
 		} else {
-			usage();
+			usage(stderr);
 			return 2;
 		}
 	}
 	if (optind >= argc) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	verb = argv[optind];
@@ -728,16 +902,16 @@ int main(int argc, char **argv)
 	if (change == NULL && strcmp(verb, "list") != 0
 	    && strcmp(verb, "show") != 0) {
 		fprintf(stderr, "tlsrpt-queue: unknown command \"%s\"\n", verb);
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	if ((strcmp(verb, "list") == 0 && (argc > 1 || (argc == 1
 	     && strcmp(argv[0], "--json") != 0)))
 	    || (strcmp(verb, "show") == 0 && argc != 1)) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
-	if (enter_queue(config_dir) != 0)
+	if (enter_queue(config_dir, change != NULL) != 0)
 		return 1;
 	if (strcmp(verb, "list") == 0)
 		return list_command(argc == 1);

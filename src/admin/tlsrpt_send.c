@@ -10,7 +10,9 @@
  *	is named, is sent as one datagram. Empty lines are skipped, and a
  *	file that contains one JSON object without a final newline is one
  *	line. The socket is SOCKET, or else receiver_socket from main.cf in
- *	CONFIG_DIR.
+ *	CONFIG_DIR, read in the relaxed mode (config.h): an invalid value
+ *	elsewhere in main.cf is a warning. --help or -h prints the usage on
+ *	standard output.
  *
  *	Like libtlsrpt, the sender never blocks in send(). When the
  *	receiver's queue is full (EAGAIN), it waits until the socket is
@@ -20,10 +22,12 @@
  *
  * DIAGNOSTICS
  *	The last line on standard error is "tlsrpt-send: sent N datagrams,
- *	M dropped". The exit status is 1 if any datagram was dropped or
- *	could not be sent, or if a file could not be read.
+ *	M dropped" ("1 datagram" for one). The exit status is 1 if any
+ *	datagram was dropped or could not be sent, or if a file could not be
+ *	read.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -57,11 +61,16 @@ struct sender {
 	bool read_error;
 };
 
-static _Noreturn void usage(void)
+static _Noreturn void usage(FILE *out, int status)
 {
-	fprintf(stderr, "usage: tlsrpt-send [-s socket] [-c config_dir] [-n] "
-			"[-r datagrams_per_second] [file ...]\n");
-	exit(2);
+	fprintf(out, "usage: tlsrpt-send [-s socket] [-c config_dir] [-n] "
+		     "[-r datagrams_per_second] [file ...]\n");
+	exit(status);
+}
+
+static const char *datagrams(unsigned long long count)
+{
+	return count == 1 ? "datagram" : "datagrams";
 }
 
 static long long parse_rate(const char *text)
@@ -82,12 +91,23 @@ static long long parse_rate(const char *text)
 static char *configured_socket(const char *config_dir)
 {
 	struct strbuf error;
+	struct strbuf warnings;
+	const char *line;
 	char *path;
 
 	strbuf_init(&error);
-	if (config_load(config_dir, &error) != 0)
-		msg_fatal("%s; name the socket with -s SOCKET", error.data);
+	strbuf_init(&warnings);
+	if (config_load_relaxed(config_dir, &warnings, &error) != 0)
+		msg_fatal("%s; name the configuration directory with -c DIR "
+			  "or the socket with -s SOCKET", error.data);
+	for (line = warnings.data; *line != '\0';) {
+		size_t len = strcspn(line, "\n");
+
+		msg_warn("%.*s", (int)len, line);
+		line += len + (line[len] == '\n');
+	}
 	strbuf_free(&error);
+	strbuf_free(&warnings);
 	path = xstrdup(config_str("receiver_socket"));
 	config_free();
 	return path;
@@ -273,6 +293,10 @@ static void send_file(struct sender *sender, const char *path)
 
 int main(int argc, char **argv)
 {
+	static const struct option long_options[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	struct sender sender;
 	const char *config_dir = NULL;
 	char *configured = NULL;
@@ -282,7 +306,8 @@ int main(int argc, char **argv)
 	msg_open("tlsrpt-send", "");
 	memset(&sender, 0, sizeof(sender));
 	sender.fd = -1;
-	while ((option = getopt(argc, argv, "s:c:nr:")) != -1) {
+	while ((option = getopt_long(argc, argv, "s:c:nr:h", long_options,
+				     NULL)) != -1) {
 		switch (option) {
 		case 's':
 			sender.socket_path = optarg;
@@ -296,8 +321,10 @@ int main(int argc, char **argv)
 		case 'r':
 			sender.rate = parse_rate(optarg);
 			break;
+		case 'h':
+			usage(stdout, 0);
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (sender.socket_path == NULL) {
@@ -313,13 +340,11 @@ int main(int argc, char **argv)
 	for (i = optind; i < argc; i++)
 		send_file(&sender, argv[i]);
 
-	fprintf(stderr, "tlsrpt-send: sent %llu datagrams, %llu dropped\n",
-		sender.sent, sender.dropped);
+	fprintf(stderr, "tlsrpt-send: sent %llu %s, %llu dropped\n",
+		sender.sent, datagrams(sender.sent), sender.dropped);
 	if (sender.failed > 0)
-		fprintf(stderr,
-			"tlsrpt-send: %llu datagrams could not be "
-			"sent\n",
-			sender.failed);
+		fprintf(stderr, "tlsrpt-send: %llu %s could not be sent\n",
+			sender.failed, datagrams(sender.failed));
 	close(sender.fd);
 	free(configured);
 	return sender.dropped > 0 || sender.failed > 0 || sender.read_error;

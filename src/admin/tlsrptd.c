@@ -18,6 +18,14 @@
  *			(check_command.c)
  *	flush		wake the mailer to retry deferred deliveries now
  *	report ...	build a day's reports now (report_command.c)
+ *	--help, -h	print the usage on standard output
+ *
+ * start, start-fg and reload refuse a configuration that would stop a
+ * worker at its start (config_values.h): they print every problem and
+ * leave the suite as it is. stop, status and flush read main.cf in the
+ * relaxed mode (config.h), so that a typo in it does not lock the
+ * administrator out of a running suite: each invalid value is a warning
+ * and that parameter keeps its default for the command.
  *
  * The configuration directory is -c, else $TLSRPTD_CONFIG, else the
  * compiled-in default. The master program is daemon_directory/master when
@@ -32,6 +40,8 @@
  * usage error.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -40,16 +50,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check_command.h"
 #include "config.h"
+#include "config_values.h"
 #include "day_status.h"
 #include "master_cf.h"
 #include "master_pid.h"
-#include "report.h"
 #include "msg.h"
 #include "report_command.h"
 #include "strbuf.h"
@@ -66,34 +77,132 @@ struct control {
 	int verbose;
 };
 
-static void usage(void)
+/* The ways a command reads the configuration. */
+enum load_mode {
+	LOAD_RELAXED,	/* invalid values become warnings and defaults */
+	LOAD_STRICT,	/* main.cf must load */
+	LOAD_CHECKED,	/* and every value and master.cf must be usable */
+};
+
+static void usage(FILE *out)
 {
-	fprintf(stderr, "usage: tlsrptd [-c config_dir] [-v] start | start-fg "
-		"| stop | reload | status [--day D] | check [-f] | flush | "
-		"report ...\n");
+	fprintf(out, "usage: tlsrptd [-c config_dir] [-v] start | start-fg | "
+		"stop | reload | status | check [-f] | flush\n"
+		"       tlsrptd [-c config_dir] status --day "
+		"YYYY-MM-DD|today|yesterday\n"
+		"       tlsrptd [-c config_dir] report --day "
+		"YYYY-MM-DD|today|yesterday [--dry-run DIR]\n");
+}
+
+/* Print each line of text on standard error after prefix. */
+static void print_lines(const char *prefix, const char *text)
+{
+	while (*text != '\0') {
+		size_t len = strcspn(text, "\n");
+
+		fprintf(stderr, "%s%.*s\n", prefix, (int)len, text);
+		text += len;
+		if (*text == '\n')
+			text++;
+	}
 }
 
 static int fail(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
-/* Print "tlsrptd: TEXT" on standard error and return 1. */
+/* Print "tlsrptd: TEXT" on standard error, each line of TEXT with that
+ * prefix, and return 1. */
 static int fail(const char *format, ...)
 {
+	struct strbuf text;
 	va_list ap;
 
-	fputs("tlsrptd: ", stderr);
+	strbuf_init(&text);
 	va_start(ap, format);
-	vfprintf(stderr, format, ap);
+	strbuf_vprintf(&text, format, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	print_lines("tlsrptd: ", text.data);
+	strbuf_free(&text);
 	return 1;
 }
 
-/* Load main.cf; with check, also the required parameters and master.cf. */
-static int load_config(const struct control *control, bool check)
+/* daemon_directory if set, else ../libexec/tlsrptd relative to this
+ * executable; the caller frees the result. NULL when neither is known. */
+static char *daemon_directory(void)
+{
+	char self[PATH_MAX];
+	ssize_t len;
+	char *dir;
+	char *resolved;
+
+	if (config_str("daemon_directory")[0] != '\0')
+		return xstrdup(config_str("daemon_directory"));
+	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len < 0)
+		return NULL;
+	self[len] = '\0';
+	dir = xasprintf("%s/../libexec/tlsrptd", dirname(self));
+
+	/* Messages read better without the "bin/.." detour. */
+	resolved = realpath(dir, NULL);
+	if (resolved == NULL)
+		return dir;
+	free(dir);
+	return resolved;
+}
+
+/* The master program; the caller frees the result. */
+static char *master_program(void)
+{
+	char *dir = daemon_directory();
+	char *program;
+
+	if (dir == NULL)
+		return NULL;
+	program = xasprintf("%s/master", dir);
+	free(dir);
+	return program;
+}
+
+/* Check the values of main.cf and the services of master.cf; print every
+ * problem and return 1 when one of them is an error, else 0. */
+static int check_values(const struct control *control)
+{
+	char *path = xasprintf("%s/master.cf", control->config_dir);
+	char *daemon_dir = daemon_directory();
+	struct strbuf errors;
+	struct strbuf warnings;
+	struct master_cf table;
+	int status = 0;
+
+	strbuf_init(&errors);
+	strbuf_init(&warnings);
+	if (config_values_check(CONFIG_VALUES_LOAD_KEYS, &errors,
+				&warnings) != 0)
+		status = 1;
+	if (master_cf_read(path, &table, &errors) != 0) {
+		status = 1;
+	} else {
+		if (daemon_dir != NULL
+		    && config_services_check(&table, daemon_dir, &errors,
+					     &warnings) != 0)
+			status = 1;
+		master_cf_free(&table);
+	}
+	print_lines("tlsrptd: warning: ", warnings.data);
+	print_lines("tlsrptd: error: ", errors.data);
+	strbuf_free(&errors);
+	strbuf_free(&warnings);
+	free(daemon_dir);
+	free(path);
+	return status;
+}
+
+/* Load main.cf in the given mode; LOAD_CHECKED also checks master.cf. */
+static int load_config(const struct control *control, enum load_mode mode)
 {
 	char *main_cf = xasprintf("%s/main.cf", control->config_dir);
 	struct strbuf error;
-	struct master_cf table;
+	struct strbuf warnings;
 	int status = 0;
 
 	if (access(main_cf, R_OK) != 0) {
@@ -106,41 +215,42 @@ static int load_config(const struct control *control, bool check)
 	free(main_cf);
 
 	strbuf_init(&error);
-	if (config_load(control->config_dir, &error) != 0
-	    || (check && (config_check_required(&error) != 0
-			  || report_identity_check(&error) != 0))) {
-		status = fail("%s", error.data);
-	} else if (check) {
-		char *path = xasprintf("%s/master.cf", control->config_dir);
-
-		if (master_cf_read(path, &table, &error) != 0)
+	strbuf_init(&warnings);
+	if (mode == LOAD_RELAXED) {
+		if (config_load_relaxed(control->config_dir, &warnings,
+					&error) != 0)
 			status = fail("%s", error.data);
-		else
-			master_cf_free(&table);
-		free(path);
+		print_lines("tlsrptd: warning: ", warnings.data);
+	} else if (config_load(control->config_dir, &error) != 0) {
+		print_lines("tlsrptd: error: ", error.data);
+		status = 1;
+	} else if (mode == LOAD_CHECKED) {
+		status = check_values(control);
 	}
 	strbuf_free(&error);
+	strbuf_free(&warnings);
 	return status;
-}
-
-/* The master program; the caller frees the result. */
-static char *master_program(void)
-{
-	char self[PATH_MAX];
-	ssize_t len;
-
-	if (config_str("daemon_directory")[0] != '\0')
-		return xasprintf("%s/master", config_str("daemon_directory"));
-	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (len < 0)
-		return NULL;
-	self[len] = '\0';
-	return xasprintf("%s/../libexec/tlsrptd/master", dirname(self));
 }
 
 static char *queue_path(const char *name)
 {
 	return xasprintf("%s/%s", config_str("queue_directory"), name);
+}
+
+/* Print why the pid file cannot be checked, naming queue_directory
+ * when that is the problem. */
+static void pid_file_error(const char *path, int error)
+{
+	const char *queue_dir = config_str("queue_directory");
+	struct stat st;
+
+	if (error == ENOTDIR && stat(queue_dir, &st) == 0
+	    && !S_ISDIR(st.st_mode))
+		fail("queue_directory %s is not a directory; set "
+		     "queue_directory in %s/main.cf to the queue's directory",
+		     queue_dir, config_directory());
+	else
+		fail("cannot check %s: %s", path, strerror(error));
 }
 
 /* The pid of the running master, 0 if none, -1 after printing an error. */
@@ -150,7 +260,7 @@ static pid_t running_master(void)
 	pid_t pid = master_pid_holder(path);
 
 	if (pid < 0)
-		fail("cannot check %s: %s", path, strerror(errno));
+		pid_file_error(path, errno);
 	free(path);
 	return pid;
 }
@@ -222,7 +332,7 @@ static int start_command(const struct control *control)
 	pid_t pid;
 	int wstatus;
 
-	if (load_config(control, true) != 0)
+	if (load_config(control, LOAD_CHECKED) != 0)
 		return 1;
 	pid = running_master();
 	if (pid < 0)
@@ -271,7 +381,7 @@ static int start_fg_command(const struct control *control)
 	char *program;
 	char **argv;
 
-	if (load_config(control, false) != 0)
+	if (load_config(control, LOAD_CHECKED) != 0)
 		return 1;
 	program = master_program();
 	if (program == NULL)
@@ -301,7 +411,7 @@ static int stop_command(const struct control *control)
 	long rounds;
 	pid_t pid;
 
-	if (load_config(control, false) != 0)
+	if (load_config(control, LOAD_RELAXED) != 0)
 		return 1;
 	pid = require_master();
 	if (pid == 0)
@@ -326,8 +436,11 @@ static int reload_command(const struct control *control)
 {
 	pid_t pid;
 
-	if (load_config(control, false) != 0)
-		return 1;
+	/* Reject here what the master would reject, so that the reason
+	 * appears on the terminal and not only in the mail log. */
+	if (load_config(control, LOAD_CHECKED) != 0)
+		return fail("not reloading: the master keeps the "
+			    "configuration in use");
 	pid = require_master();
 	if (pid == 0)
 		return 1;
@@ -345,7 +458,7 @@ static int status_command(const struct control *control)
 	char line[1024];
 	pid_t pid;
 
-	if (load_config(control, false) != 0)
+	if (load_config(control, LOAD_RELAXED) != 0)
 		return 1;
 	pid = running_master();
 	if (pid < 0)
@@ -372,11 +485,32 @@ static int status_command(const struct control *control)
 	return 0;
 }
 
+/* Check that the mailer reads its wakeup FIFO; print why not. */
+static int mailer_listens(const char *queue_dir)
+{
+	int fd = open("private/mailer", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == ENOENT)
+		return fail("the mailer's wakeup FIFO %s/private/mailer does "
+			    "not exist; is there a mailer service in %s/"
+			    "master.cf?", queue_dir, config_directory());
+	if (errno == ENXIO)
+		return fail("the mailer is not running (see \"tlsrptd "
+			    "status\"); it retries deferred deliveries when it "
+			    "starts");
+	return fail("cannot open %s/private/mailer: %s", queue_dir,
+		    strerror(errno));
+}
+
 static int flush_command(const struct control *control)
 {
 	const char *queue_dir;
 
-	if (load_config(control, false) != 0)
+	if (load_config(control, LOAD_RELAXED) != 0)
 		return 1;
 	if (require_master() == 0)
 		return 1;
@@ -384,9 +518,12 @@ static int flush_command(const struct control *control)
 	if (chdir(queue_dir) != 0)
 		return fail("cannot change to queue_directory %s: %s",
 			    queue_dir, strerror(errno));
+	if (mailer_listens(queue_dir) != 0)
+		return 1;
 	if (trigger_send("mailer", TRIGGER_FLUSH) != 0)
 		return fail("cannot send the flush trigger to %s/private/"
 			    "mailer: %s", queue_dir, strerror(errno));
+	printf("tlsrptd: mailer asked to retry every deferred delivery now\n");
 	return 0;
 }
 
@@ -394,10 +531,10 @@ static int flush_command(const struct control *control)
 static int day_status(const struct control *control, int argc, char **argv)
 {
 	if (argc != 3 || strcmp(argv[1], "--day") != 0) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
-	if (load_config(control, false) != 0)
+	if (load_config(control, LOAD_RELAXED) != 0)
 		return 1;
 	return day_status_command(argv[2]);
 }
@@ -406,15 +543,22 @@ static int day_status(const struct control *control, int argc, char **argv)
 static int run_verb_with_arguments(const struct control *control, int argc,
 				   char **argv)
 {
+	char *daemon_dir;
+	int status;
+
 	if (strcmp(argv[0], "report") == 0) {
-		if (load_config(control, false) != 0)
+		if (load_config(control, LOAD_STRICT) != 0)
 			return 1;
 		return report_command(argc, argv);
 	}
 	if (strcmp(argv[0], "check") == 0) {
-		if (load_config(control, false) != 0)
+		if (load_config(control, LOAD_STRICT) != 0)
 			return 1;
-		return check_command(control->config_dir, argc, argv);
+		daemon_dir = daemon_directory();
+		status = check_command(control->config_dir, daemon_dir, argc,
+				       argv);
+		free(daemon_dir);
+		return status;
 	}
 	return day_status(control, argc, argv);
 }
@@ -443,23 +587,28 @@ static int run_verb(const struct control *control, int argc, char **argv)
 		if (argc > 1) {
 			fail("unexpected argument \"%s\" after %s", argv[1],
 			     argv[0]);
-			usage();
+			usage(stderr);
 			return 2;
 		}
 		return verbs[i].run(control);
 	}
 	fail("unknown command \"%s\"", argv[0]);
-	usage();
+	usage(stderr);
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
+	static const struct option long_options[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	struct control control = { NULL, 0 };
 	int option;
 
 	msg_open("tlsrptd", "");
-	while ((option = getopt(argc, argv, "+c:v")) != -1) {
+	while ((option = getopt_long(argc, argv, "+c:vh", long_options,
+				     NULL)) != -1) {
 		switch (option) {
 		case 'c':
 			control.config_dir = optarg;
@@ -468,13 +617,16 @@ int main(int argc, char **argv)
 			control.verbose++;
 			msg_verbose++;
 			break;
+		case 'h':
+			usage(stdout);
+			return 0;
 		default:
-			usage();
+			usage(stderr);
 			return 2;
 		}
 	}
 	if (optind >= argc) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	if (control.config_dir == NULL)

@@ -11,7 +11,9 @@
  * taken between batches when the log has grown. A round starts on a
  * wakeup (TRIGGER_WAKEUP from the receiver or the master's periodic
  * wakeup, TRIGGER_REQUEST from "tlsrptd report") or after
- * AGGREGATOR_IDLE_SECONDS without one.
+ * AGGREGATOR_IDLE_SECONDS without one. When a step of the round failed
+ * (a full or failing disk) or batches were left in incoming/, the next
+ * round starts after AGGREGATOR_RETRY_SECONDS.
  *
  * Security: runs unprivileged as mail_owner. Batch files are validated
  * again line by line, because a file in incoming/ is still hostile input.
@@ -44,6 +46,7 @@
 #include "xalloc.h"
 
 #define AGGREGATOR_IDLE_SECONDS 60
+#define AGGREGATOR_RETRY_SECONDS 5 /* after a round with a failed step */
 
 void aggregator_check_store(struct aggregator *agg)
 {
@@ -154,7 +157,10 @@ static void run_round(struct aggregator *agg)
 	struct incoming_backlog left;
 
 	agg->wake_reporter = false;
+	agg->retry_soon = false;
 	incoming_drain(agg, &left);
+	if (left.batches > 0)
+		agg->retry_soon = true;
 	if (!worker_stop)
 		requests_process(agg);
 	if (!worker_stop)
@@ -190,8 +196,10 @@ int main(int argc, char **argv)
 	incoming_forget_lost_supplements(&agg);
 
 	while (!worker_stop) {
-		worker_wait(&agg.worker, AGGREGATOR_IDLE_SECONDS * 1000, codes,
-			    sizeof(codes));
+		worker_wait(&agg.worker,
+			    (agg.retry_soon ? AGGREGATOR_RETRY_SECONDS
+					    : AGGREGATOR_IDLE_SECONDS) * 1000,
+			    codes, sizeof(codes));
 		if (worker_reload)
 			worker_reload_config(&agg.worker);
 		if (worker_stop)

@@ -25,6 +25,7 @@ struct aggregator {
 	unsigned long long days_closed;
 	unsigned long long requests; /* requests answered */
 	bool wake_reporter;	     /* a summary went to days/ */
+	bool retry_soon;	     /* a step failed: retry in a few seconds */
 };
 
 void aggregator_check_store(struct aggregator *agg);

@@ -45,6 +45,7 @@ static void store_failed(struct aggregator *agg, const char *what,
 			 const char *day, const struct strbuf *error)
 {
 	msg_warn("day %s: cannot %s: %s; will retry", day, what, error->data);
+	agg->retry_soon = true;
 	aggregator_check_store(agg);
 }
 
@@ -63,6 +64,7 @@ static int finish_close(struct aggregator *agg, const char *day,
 		msg_warn("day %s: cannot write final summary %s/%s: %s; will "
 			 "retry",
 			 day, QUEUE_DAYS, summary_id, error.data);
+		agg->retry_soon = true;
 		strbuf_free(&error);
 		return -1;
 	}

@@ -92,13 +92,20 @@ static int open_writer(struct export_context *context, const char *day,
 static int commit_writer(struct export_context *context, const char *dir,
 			 const char *name, unsigned long long *lines)
 {
+	int saved;
+
 	*lines = context->writer.count;
 	if (summary_writer_commit(&context->writer, dir, name) == 0)
 		return 0;
-	if (errno == EEXIST)
+
+	/* The summary is written again from its source at the retry, so a
+	 * failed commit leaves nothing behind. */
+	saved = errno;
+	summary_writer_abort(&context->writer);
+	if (saved == EEXIST)
 		return 1;
 	strbuf_printf(context->error, "cannot commit summary %s/%s: %s", dir,
-		      name, strerror(errno));
+		      name, strerror(saved));
 	return -1;
 }
 

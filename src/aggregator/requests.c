@@ -55,6 +55,7 @@ static int answer(struct aggregator *agg, const char *id,
 			 "retry",
 			 id, request->day, error.data);
 		aggregator_check_store(agg);
+		agg->retry_soon = true;
 		strbuf_free(&error);
 		return -1;
 	}

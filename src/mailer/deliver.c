@@ -166,26 +166,51 @@ done:
 	return status;
 }
 
-static void store_outcome(const struct delivery *delivery,
+/* Move a sent report's file from dir to sent/ unchanged. A sent/ copy
+ * that exists already is the newer version, which a requeue() renamed
+ * there before a directory fsync failed; then only dir/id is removed. */
+static int move_sent(const char *dir, const char *id)
+{
+	char *path;
+	int status;
+
+	if (queue_move(dir, id, QUEUE_SENT) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
+	path = xasprintf("%s/%s", dir, id);
+	status = unlink(path);
+	if (status == 0)
+		status = queue_fsync_dir(dir);
+	free(path);
+	return status;
+}
+
+/* Store the outcome; returns false for a sent report that is still in
+ * from_dir. */
+static bool store_outcome(const struct delivery *delivery,
 			  const char *from_dir, const char *id,
 			  const char *to_dir, enum attempt_status status)
 {
 	if (requeue(delivery, from_dir, id, to_dir) == 0)
-		return;
+		return true;
 	msg_error("%s: cannot store the delivery in %s/: %s", id, to_dir,
 		  strerror(errno));
 	if (status != ATTEMPT_SENT) {
 		msg_warn("%s: the delivery stays in %s/ and is tried again",
 			 id, from_dir);
-		return;
+		return true;
 	}
 
 	/* A sent report left in outgoing/ would be sent again at every
 	 * scan, so move the old file unchanged, which needs no disk space. */
-	if (queue_move(from_dir, id, QUEUE_SENT) != 0)
-		msg_error("%s: cannot move %s/%s to %s/ either: %s; the report "
-			  "may be delivered again", id, from_dir, id,
-			  QUEUE_SENT, strerror(errno));
+	if (move_sent(from_dir, id) == 0)
+		return true;
+	msg_error("%s: cannot move %s/%s to %s/ either: %s; the mailer "
+		  "retries the move and does not deliver the report again, "
+		  "unless it is restarted first", id, from_dir, id,
+		  QUEUE_SENT, strerror(errno));
+	return false;
 }
 
 /* Seconds since the report was queued. utc_now() counts whole seconds,
@@ -296,11 +321,14 @@ static enum deliver_result finish_attempt(struct delivery *delivery,
 					  struct attempt *attempt)
 {
 	const char *to_dir = apply_outcome(delivery, attempt);
+	bool stored;
 
 	log_attempt(delivery, uri, attempt);
-	store_outcome(delivery, dir, id, to_dir, attempt->status);
+	stored = store_outcome(delivery, dir, id, to_dir, attempt->status);
 	strbuf_free(&attempt->relay);
 	strbuf_free(&attempt->reason);
+	if (!stored)
+		return DELIVER_SENT_UNMOVED;
 	return attempt->status == ATTEMPT_SENT ? DELIVER_SENT
 		: attempt->status == ATTEMPT_DEFERRED ? DELIVER_DEFERRED
 		: DELIVER_BOUNCED;
@@ -318,7 +346,8 @@ static int lock_file(const char *dir, const char *id,
 {
 	char *path = xasprintf("%s/%s", dir, id);
 	struct stat locked, current;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in the queue must not block the open. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 
 	*failure = DELIVER_GONE;
 	if (fd < 0)
@@ -386,4 +415,24 @@ void deliver_abandon(const char *dir, const char *id, const char *reason)
 		       &attempt);
 	delivery_free(&delivery);
 	close(lock);
+}
+
+int deliver_move_sent(const char *dir, const char *id)
+{
+	enum deliver_result failure;
+	int lock = lock_file(dir, id, &failure);
+	int status;
+	int saved;
+
+	if (lock < 0) {
+		if (failure == DELIVER_GONE)
+			return 0;
+		errno = EWOULDBLOCK;
+		return -1;
+	}
+	status = move_sent(dir, id);
+	saved = errno;
+	close(lock);
+	errno = saved;
+	return status;
 }

@@ -15,6 +15,12 @@
  *			first attempt
  *	bounced		to failed/ at once
  *
+ * When the updated file cannot be written (a full or failing disk), a
+ * failed attempt leaves the file where it was, to be tried again. A sent
+ * report's file is then moved to sent/ unchanged, which needs no new
+ * space. If even that fails, the attempt ends as DELIVER_SENT_UNMOVED,
+ * and the mailer retries the move without delivering the report again.
+ *
  * During the attempt the file is locked with flock(LOCK_EX), and a file
  * that someone else has locked is left alone: tlsrpt-queue locks a file
  * before it changes one, and skips a file that is locked.
@@ -40,6 +46,7 @@ enum deliver_result {
 	DELIVER_CORRUPT,	/* not a valid delivery: moved to corrupt/ */
 	DELIVER_GONE,		/* removed by someone else meanwhile */
 	DELIVER_BUSY,		/* locked by someone else: try later */
+	DELIVER_SENT_UNMOVED,	/* sent, but still in its directory */
 };
 
 /*
@@ -61,5 +68,12 @@ enum deliver_result deliver_file(const char *dir, const char *id,
  * attempt whose delivery process ended without recording an outcome.
  */
 void deliver_abandon(const char *dir, const char *id, const char *reason);
+
+/*
+ * Move dir/id, a delivery already sent, to sent/ unchanged, under its
+ * lock: the retry for DELIVER_SENT_UNMOVED. Returns 0 when it moved or
+ * is gone, or -1 with errno set.
+ */
+int deliver_move_sent(const char *dir, const char *id);
 
 #endif

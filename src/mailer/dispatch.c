@@ -62,7 +62,49 @@ bool dispatch_busy(const struct dispatcher *pool, const char *id)
 		    && strcmp(pool->slots[i].id, id) == 0)
 			return true;
 	}
+	for (i = 0; i < pool->unmoved_count; i++)
+		if (strcmp(pool->unmoved[i].id, id) == 0)
+			return true;
 	return false;
+}
+
+static void add_unmoved(struct dispatcher *pool,
+			const struct dispatch_slot *slot)
+{
+	struct dispatch_unmoved *entry;
+
+	pool->unmoved = xreallocarray(pool->unmoved, pool->unmoved_count + 1,
+				      sizeof(*pool->unmoved));
+	entry = &pool->unmoved[pool->unmoved_count++];
+	entry->dir = slot->dir;
+	snprintf(entry->id, sizeof(entry->id), "%s", slot->id);
+	entry->tries = 0;
+}
+
+void dispatch_move_unmoved(struct dispatcher *pool)
+{
+	static struct msg_rate move_errors =
+		MSG_RATE_INIT("sent report move", 1, 60);
+	size_t kept = 0;
+	size_t i;
+
+	for (i = 0; i < pool->unmoved_count; i++) {
+		struct dispatch_unmoved *entry = &pool->unmoved[i];
+
+		entry->tries++;
+		if (deliver_move_sent(entry->dir, entry->id) == 0) {
+			msg_info("%s: moved the sent report from %s/ to %s/ "
+				 "after %u tries", entry->id, entry->dir,
+				 QUEUE_SENT, entry->tries);
+			continue;
+		}
+		if (msg_rate_allow(&move_errors))
+			msg_warn("%s: still cannot move the sent report from "
+				 "%s/ to %s/: %s; trying again", entry->id,
+				 entry->dir, QUEUE_SENT, strerror(errno));
+		pool->unmoved[kept++] = *entry;
+	}
+	pool->unmoved_count = kept;
 }
 
 static size_t concurrency_limit(const struct dispatcher *pool)
@@ -110,6 +152,10 @@ static void count_result(struct dispatcher *pool, struct dispatch_slot *slot,
 	case DELIVER_CORRUPT:
 		pool->counts.corrupt++;
 		break;
+	case DELIVER_SENT_UNMOVED:
+		pool->counts.sent++;
+		add_unmoved(pool, slot);
+		break;
 	case DELIVER_BUSY:
 		/* tlsrpt-queue holds its lock only while it moves a file. */
 		note_due(pool, utc_now() + DISPATCH_BUSY_RETRY);
@@ -129,7 +175,7 @@ static void finish(struct dispatcher *pool, struct dispatch_slot *slot,
 		- DISPATCH_EXIT_BASE : -1;
 	char reason[128];
 
-	if (result >= DELIVER_SENT && result <= DELIVER_BUSY) {
+	if (result >= DELIVER_SENT && result <= DELIVER_SENT_UNMOVED) {
 		count_result(pool, slot, result);
 	} else if (!worker_stop) {
 		if (WIFSIGNALED(status))
@@ -260,6 +306,15 @@ void dispatch_stop(struct dispatcher *pool)
 
 void dispatch_free(struct dispatcher *pool)
 {
+	size_t i;
+
+	for (i = 0; i < pool->unmoved_count; i++)
+		msg_warn("%s: stopping with the sent report still in %s/; it "
+			 "will be delivered once more after the next start",
+			 pool->unmoved[i].id, pool->unmoved[i].dir);
+	free(pool->unmoved);
+	pool->unmoved = NULL;
+	pool->unmoved_count = 0;
 	free(pool->slots);
 	pool->slots = NULL;
 }

@@ -48,6 +48,13 @@ struct mailer_counts {
 	unsigned long corrupt;
 };
 
+/* A sent report whose file could not be moved to sent/ yet. */
+struct dispatch_unmoved {
+	const char *dir;	/* a QUEUE_* name */
+	char id[QUEUE_ID_LEN + 1];
+	unsigned tries;
+};
+
 /* A delivery in progress. */
 struct dispatch_slot {
 	pid_t pid;		/* 0 when the slot is free */
@@ -64,11 +71,22 @@ struct dispatcher {
 	size_t close_count;
 	struct mailer_counts counts;
 	time_t next_due;	/* earliest retry of what ended, or 0 */
+	struct dispatch_unmoved *unmoved;
+	size_t unmoved_count;
 };
 
 void dispatch_init(struct dispatcher *pool, const struct mailer_keys *keys);
 void dispatch_close_in_children(struct dispatcher *pool, int fd);
+
+/* Tell whether id is being delivered, or was sent and waits for its
+ * move to sent/; either way a scan must not start it. */
 bool dispatch_busy(const struct dispatcher *pool, const char *id);
+
+/* Try again to move the sent reports that are still in outgoing/ or
+ * deferred/ (DELIVER_SENT_UNMOVED). The list lives in memory only: after
+ * a restart such a report is delivered once more, with the same
+ * content. */
+void dispatch_move_unmoved(struct dispatcher *pool);
 
 /*
  * Start the delivery of dir/id, first waiting for a free slot when

@@ -8,6 +8,7 @@
 #include "http_response.h"
 #include "http_url.h"
 #include "https.h"
+#include "msg.h"
 #include "net.h"
 
 #define HTTPS_REASON_MAX	1000	/* reason kept for log and file */
@@ -15,6 +16,7 @@
 /* One exchange with one server. */
 struct exchange {
 	struct net_conn conn;
+	const char *uri;
 	const struct http_url *url;
 	const struct https_settings *settings;
 	long long deadline;
@@ -42,23 +44,63 @@ static enum https_status io_error(struct exchange *x, const char *activity,
 	return HTTPS_TEMPORARY;
 }
 
-static enum https_status connect_server(struct exchange *x)
+/*
+ * Connect to the server, skipping internal addresses when the settings
+ * ask for it. A host with only internal addresses is a permanent
+ * failure: its DNS records, which its domain's owner controls, send
+ * every attempt there.
+ */
+static enum https_status open_connection(struct exchange *x)
 {
 	const struct https_settings *settings = x->settings;
-	struct net_tls_options options;
 	long long connect_timeout = settings->connect_timeout;
+	struct net_filter filter;
+	struct strbuf skipped, error;
 	char port[8];
-	struct strbuf error;
+	int status;
 
 	if (connect_timeout > net_remaining(x->deadline))
 		connect_timeout = net_remaining(x->deadline);
 	snprintf(port, sizeof(port), "%u", x->url->port);
-	if (net_connect(x->url->host, port, connect_timeout, &x->conn, x->peer,
-			x->reason) != 0) {
-		strbuf_reset(x->peer);
-		strbuf_puts(x->peer, "none");
-		return HTTPS_TEMPORARY;
-	}
+	strbuf_init(&skipped);
+	strbuf_init(&error);
+	filter.reject_internal = settings->reject_internal;
+	filter.skipped = &skipped;
+	status = net_connect(x->url->host, port, &filter, connect_timeout,
+			     &x->conn, x->peer, &error);
+
+	strbuf_reset(x->reason);
+	if (status == NET_ALL_INTERNAL)
+		strbuf_printf(x->reason, "%s: %s; not posting there (set "
+			      "https_internal_addresses = allow to permit it)",
+			      x->uri, error.data);
+	else if (status != 0 && skipped.len > 0)
+		strbuf_printf(x->reason, "%s; %s", error.data, skipped.data);
+	else if (status != 0)
+		strbuf_puts(x->reason, error.data);
+	else if (skipped.len > 0)
+		msg_warn("%s: %s: %s; posting to %s",
+			 settings->queue_id != NULL ? settings->queue_id
+			 : "https", x->uri, skipped.data, x->peer->data);
+	strbuf_free(&skipped);
+	strbuf_free(&error);
+
+	if (status == 0)
+		return HTTPS_DELIVERED;
+	strbuf_reset(x->peer);
+	strbuf_puts(x->peer, "none");
+	return status == NET_ALL_INTERNAL ? HTTPS_PERMANENT : HTTPS_TEMPORARY;
+}
+
+static enum https_status connect_server(struct exchange *x)
+{
+	const struct https_settings *settings = x->settings;
+	struct net_tls_options options;
+	struct strbuf error;
+	enum https_status status = open_connection(x);
+
+	if (status != HTTPS_DELIVERED)
+		return status;
 
 	options.host = x->url->host;
 	options.host_is_ip = x->url->host_is_ip;
@@ -230,6 +272,7 @@ enum https_status https_post(const char *uri,
 
 	memset(&x, 0, sizeof(x));
 	x.conn.fd = -1;
+	x.uri = uri;
 	x.url = &url;
 	x.settings = settings;
 	x.deadline = net_deadline(settings->timeout);

@@ -14,10 +14,13 @@
  * http_response.c. Any 2xx status is success, and the body is not
  * read. Redirects are not followed. Every other status, a timeout, a
  * TLS or network error, and a malformed response are temporary
- * failures, so the report is retried. Only an invalid URI is
- * permanent. For an error status up to HTTPS_BODY_EXCERPT bytes of the
- * body are read, for at most HTTPS_EXCERPT_WAIT seconds, and go into
- * the reason.
+ * failures, so the report is retried. Two failures are permanent: an
+ * invalid URI, and, with reject_internal, a host whose every address
+ * is internal (address_class.h). With reject_internal the client
+ * connects only to the host's other addresses and logs a warning that
+ * names the internal ones it skipped. For an error status up to
+ * HTTPS_BODY_EXCERPT bytes of the body are read, for at most
+ * HTTPS_EXCERPT_WAIT seconds, and go into the reason.
  *
  * connect_timeout bounds each connection attempt; timeout bounds the
  * whole exchange, from the first connection attempt to the response.
@@ -36,8 +39,10 @@
 #define HTTPS_USER_AGENT	"tlsrptd"
 
 struct https_settings {
+	const char *queue_id;		/* for log lines; may be NULL */
 	SSL_CTX *tls_context;
 	bool verify;
+	bool reject_internal;		/* https_internal_addresses = reject */
 	long long connect_timeout;	/* seconds */
 	long long timeout;		/* seconds */
 };

@@ -109,7 +109,7 @@ static void send_by_smtp(const char *address, const char *bcc,
 	struct smtp_settings settings;
 	struct smtp_envelope envelope;
 	struct smtp_outcome outcome;
-	struct smtp_relay relay;
+	struct relayhost relay;
 	struct strbuf error, bcc_error;
 	enum smtp_status status;
 
@@ -129,7 +129,7 @@ static void send_by_smtp(const char *address, const char *bcc,
 		return;
 	}
 	strbuf_init(&error);
-	if (smtp_relay_parse(config_str("relayhost"), &relay, &error) != 0) {
+	if (relayhost_parse(config_str("relayhost"), &relay, &error) != 0) {
 		attempt_set(attempt, ATTEMPT_DEFERRED, "%s; fix relayhost in "
 			    "main.cf", error.data);
 		strbuf_free(&error);
@@ -148,7 +148,7 @@ static void send_by_smtp(const char *address, const char *bcc,
 			   message->len, &outcome);
 	if (status == SMTP_DELIVERED && bcc_error.len > 0)
 		warn_bcc(attempt, bcc, bcc_error.data);
-	smtp_relay_free(&relay);
+	relayhost_free(&relay);
 	strbuf_free(&bcc_error);
 	attempt->status = status == SMTP_DELIVERED ? ATTEMPT_SENT
 		: status == SMTP_PERMANENT ? ATTEMPT_BOUNCED

@@ -52,6 +52,7 @@
 #define SCAN_INTERVAL		60	/* seconds between scans */
 #define EXPIRE_INTERVAL		3600	/* seconds between sent/ expiry runs */
 #define RUNNING_WAIT_MS		1000	/* longest wait while delivering */
+#define UNMOVED_WAIT_MS		2000	/* between retries of sent/ moves */
 
 static struct msg_rate scan_warnings = MSG_RATE_INIT("queue scan", 10, 3600);
 
@@ -68,12 +69,12 @@ static void setting_problem(bool starting, const char *problem,
 
 static void check_relay(bool starting)
 {
-	struct smtp_relay relay;
+	struct relayhost relay;
 	struct strbuf error;
 
 	strbuf_init(&error);
-	if (smtp_relay_parse(config_str("relayhost"), &relay, &error) == 0) {
-		smtp_relay_free(&relay);
+	if (relayhost_parse(config_str("relayhost"), &relay, &error) == 0) {
+		relayhost_free(&relay);
 	} else {
 		strbuf_puts(&error, "; fix relayhost");
 		setting_problem(starting, error.data, "mail deliveries are "
@@ -279,6 +280,8 @@ static int wait_time(const struct dispatcher *pool, time_t next_due,
 
 	if (pool->running > 0 && wait > RUNNING_WAIT_MS)
 		return RUNNING_WAIT_MS;
+	if (pool->unmoved_count > 0 && wait > UNMOVED_WAIT_MS)
+		return UNMOVED_WAIT_MS;
 	return wait;
 }
 
@@ -312,6 +315,7 @@ static void run(struct worker *worker, struct dispatcher *pool,
 		/* Deliveries deferred since the last scan may fall due
 		 * before anything the scan saw. */
 		dispatch_reap(pool);
+		dispatch_move_unmoved(pool);
 		note_due(&next_due, pool->next_due);
 		pool->next_due = 0;
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "address_class.h"
 #include "net.h"
 #include "tls.h"
 
@@ -114,11 +115,76 @@ fail:
 	return -1;
 }
 
-int net_connect(const char *host, const char *port, long long timeout,
+/* The internal addresses that a filter rejected, for the messages. */
+struct rejections {
+	unsigned count;
+	struct strbuf list;	/* "10.0.0.5 (private), ::1 (loopback)" */
+	char first[INET6_ADDRSTRLEN];
+	struct address_class first_class;
+};
+
+/* Return true when filter rejects the address ai, and note it. */
+static bool rejected(const struct net_filter *filter,
+		     const struct addrinfo *ai, const char *address,
+		     struct rejections *rejections)
+{
+	struct address_class class;
+
+	if (filter == NULL || !filter->reject_internal
+	    || !address_class_internal(ai->ai_addr, &class))
+		return false;
+	if (rejections->count == 0) {
+		snprintf(rejections->first, sizeof(rejections->first), "%s",
+			 address);
+		rejections->first_class = class;
+	} else {
+		strbuf_puts(&rejections->list, ", ");
+	}
+	strbuf_printf(&rejections->list, "%s (", address);
+	address_class_describe(&class, &rejections->list);
+	strbuf_putc(&rejections->list, ')');
+	rejections->count++;
+	return true;
+}
+
+/* Describe a host whose every address was rejected: "address 127.0.0.1
+ * is internal (loopback)", with "of HOST" when host is a name. */
+static void describe_all_rejected(const char *host,
+				  const struct rejections *rejections,
+				  struct strbuf *error)
+{
+	strbuf_reset(error);
+	if (rejections->count > 1) {
+		strbuf_printf(error, "every address of %s is internal: %s",
+			      host, rejections->list.data);
+		return;
+	}
+	strbuf_printf(error, "address %s", rejections->first);
+	if (strcmp(host, rejections->first) != 0)
+		strbuf_printf(error, " of %s", host);
+	strbuf_puts(error, " is internal (");
+	address_class_describe(&rejections->first_class, error);
+	strbuf_putc(error, ')');
+}
+
+static void describe_skipped(const struct rejections *rejections,
+			     struct strbuf *skipped)
+{
+	strbuf_reset(skipped);
+	if (rejections->count > 0)
+		strbuf_printf(skipped, "skipped internal address%s %s",
+			      rejections->count > 1 ? "es" : "",
+			      rejections->list.data);
+}
+
+int net_connect(const char *host, const char *port,
+		const struct net_filter *filter, long long timeout,
 		struct net_conn *conn, struct strbuf *peer,
 		struct strbuf *error)
 {
 	struct addrinfo hints, *list, *ai;
+	struct rejections rejections;
+	unsigned addresses = 0;
 	int status;
 
 	memset(conn, 0, sizeof(*conn));
@@ -134,14 +200,20 @@ int net_connect(const char *host, const char *port, long long timeout,
 		return -1;
 	}
 
-	/* Try every address. The error of the last one is reported. */
+	/* Try every allowed address. The error of the last one is
+	 * reported. */
+	memset(&rejections, 0, sizeof(rejections));
+	strbuf_init(&rejections.list);
 	for (ai = list; ai != NULL; ai = ai->ai_next) {
 		char address[INET6_ADDRSTRLEN];
 		unsigned port_number;
 
+		addresses++;
 		format_address(ai, address, sizeof(address), &port_number);
 		strbuf_reset(peer);
 		strbuf_printf(peer, "%s[%s]:%u", host, address, port_number);
+		if (rejected(filter, ai, address, &rejections))
+			continue;
 		conn->fd = connect_address(ai, timeout);
 		if (conn->fd >= 0)
 			break;
@@ -151,10 +223,19 @@ int net_connect(const char *host, const char *port, long long timeout,
 			      : strerror(errno));
 	}
 	freeaddrinfo(list);
-	if (conn->fd < 0)
-		return -1;
-	strbuf_reset(error);
-	return 0;
+
+	status = conn->fd >= 0 ? 0 : -1;
+	if (status == 0)
+		strbuf_reset(error);
+	if (filter != NULL && filter->skipped != NULL)
+		describe_skipped(&rejections, filter->skipped);
+	if (status != 0 && rejections.count > 0
+	    && rejections.count == addresses) {
+		describe_all_rejected(host, &rejections, error);
+		status = NET_ALL_INTERNAL;
+	}
+	strbuf_free(&rejections.list);
+	return status;
 }
 
 /* Keep the text of a TLS failure for net_error_text() and set errno to

@@ -4,8 +4,13 @@
  *
  * net_connect() resolves a host name or address to its A and AAAA
  * records and tries each address in turn, each within the connect
- * timeout. The socket is non-blocking; net_read() and net_write() wait
- * with poll() and fail with ETIMEDOUT once their deadline passes.
+ * timeout. With a filter that rejects internal addresses
+ * (address_class.h), it checks each address right before it would
+ * connect to it and skips an internal one. The address checked is the
+ * address connected to, so a DNS answer that changes in between cannot
+ * slip an internal address through. The socket is non-blocking;
+ * net_read() and net_write() wait with poll() and fail with ETIMEDOUT
+ * once their deadline passes.
  * Deadlines are milliseconds on the monotonic clock, from net_deadline().
  *
  * net_tls_start() runs the TLS handshake on a connected socket (STARTTLS,
@@ -42,9 +47,27 @@ struct net_tls_options {
 	bool verify;		/* check the chain and that it names host */
 };
 
+/* Address filter of net_connect(). */
+struct net_filter {
+	bool reject_internal;	/* skip the ranges of address_class.h */
+	struct strbuf *skipped;	/* receives "skipped internal address
+				 * 10.0.0.5 (private)" when some were
+				 * skipped, else ""; may be NULL */
+};
+
+/* net_connect() result when the filter rejected every address. */
+#define NET_ALL_INTERNAL	(-2)
+
 long long net_deadline(long long seconds);
 long long net_remaining(long long deadline);
-int net_connect(const char *host, const char *port, long long timeout,
+
+/* Connect to host and port; a NULL filter allows every address.
+ * Returns 0 once connected. Returns -1, with the cause in error, when
+ * the name does not resolve or no allowed address accepts. Returns
+ * NET_ALL_INTERNAL when the filter rejected every address, and error
+ * then names the addresses and their ranges. */
+int net_connect(const char *host, const char *port,
+		const struct net_filter *filter, long long timeout,
 		struct net_conn *conn, struct strbuf *peer,
 		struct strbuf *error);
 int net_tls_start(struct net_conn *conn, SSL_CTX *ctx,

@@ -1,15 +1,13 @@
 /*
- * smtp: relayhost parsing and the SMTP client session (see smtp.h).
+ * smtp: the SMTP client session (see smtp.h).
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base64.h"
 #include "msg.h"
@@ -18,102 +16,8 @@
 #include "smtp_reply.h"
 #include "xalloc.h"
 
-#define SMTP_DEFAULT_PORT	"25"
 #define SMTP_REASON_MAX		1000	/* reason kept for log and file */
 #define SMTP_QUIT_TIMEOUT	10	/* seconds to wait for the QUIT reply */
-
-static bool valid_host(const char *host, bool bracketed)
-{
-	size_t i;
-
-	if (host[0] == '\0')
-		return false;
-	for (i = 0; host[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)host[i];
-
-		/* A colon only appears in a bracketed IPv6 address. */
-		if (!isalnum(c) && c != '.' && c != '-' && c != '_'
-		    && !(bracketed && c == ':'))
-			return false;
-	}
-	return true;
-}
-
-static bool valid_port(const char *port)
-{
-	size_t i;
-
-	if (port[0] == '\0')
-		return false;
-	for (i = 0; port[i] != '\0'; i++) {
-		if (!isalnum((unsigned char)port[i]) && port[i] != '-')
-			return false;
-	}
-	return true;
-}
-
-/*
- * Parse relayhost in Postfix syntax. Brackets mean "no MX lookup", and
- * a bracketed IPv6 address may carry Postfix's "ipv6:" prefix.
- */
-int smtp_relay_parse(const char *text, struct smtp_relay *relay,
-		     struct strbuf *error)
-{
-	const char *host = text;
-	const char *port = SMTP_DEFAULT_PORT;
-	size_t host_len;
-
-	memset(relay, 0, sizeof(*relay));
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-
-		if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
-			strbuf_printf(error, "invalid relayhost \"%s\": expected "
-				      "[host] or [host]:port", text);
-			return -1;
-		}
-		host = text + 1;
-		host_len = (size_t)(close - host);
-		if (close[1] == ':')
-			port = close + 2;
-		if (host_len > 5 && strncasecmp(host, "ipv6:", 5) == 0) {
-			host += 5;
-			host_len -= 5;
-		}
-		relay->no_mx = true;
-	} else {
-		const char *colon = strchr(text, ':');
-
-		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-			strbuf_printf(error, "invalid relayhost \"%s\": put an "
-				      "IPv6 address in brackets, as in "
-				      "[2001:db8::1]:25", text);
-			return -1;
-		}
-		host_len = colon != NULL ? (size_t)(colon - text)
-			: strlen(text);
-		if (colon != NULL)
-			port = colon + 1;
-	}
-	relay->host = xstrndup(host, host_len);
-	relay->port = xstrdup(port);
-	if (!valid_host(relay->host, relay->no_mx)
-	    || !valid_port(relay->port)) {
-		strbuf_printf(error, "invalid relayhost \"%s\": expected "
-			      "[host]:port, [host], host:port or host", text);
-		smtp_relay_free(relay);
-		return -1;
-	}
-	return 0;
-}
-
-void smtp_relay_free(struct smtp_relay *relay)
-{
-	free(relay->host);
-	free(relay->port);
-	relay->host = relay->port = NULL;
-}
-
 
 int smtp_tls_level_parse(const char *text, enum smtp_tls_level *level)
 {
@@ -131,7 +35,7 @@ int smtp_tls_level_parse(const char *text, enum smtp_tls_level *level)
 /* One client session: one connection to the relay. */
 struct session {
 	struct net_conn conn;
-	const struct smtp_relay *relay;
+	const struct relayhost *relay;
 	const struct smtp_settings *settings;
 	const struct smtp_outcome *outcome;
 	bool try_tls;		/* STARTTLS allowed in this session */
@@ -619,7 +523,7 @@ static void limit_reason(struct strbuf *reason)
 
 /* One connection: connect, converse, quit. *tls_failed is set when the
  * TLS handshake failed. */
-static enum smtp_status run_session(const struct smtp_relay *relay,
+static enum smtp_status run_session(const struct relayhost *relay,
 				    const struct smtp_settings *settings,
 				    const struct smtp_envelope *envelope,
 				    const char *message, size_t message_len,
@@ -637,9 +541,11 @@ static enum smtp_status run_session(const struct smtp_relay *relay,
 	strbuf_reset(outcome->bcc_error);
 
 	/* NOTE: relay->no_mx makes no difference yet: the relay host is
-	 * always resolved to its A and AAAA records, never to MX records. */
-	if (net_connect(relay->host, relay->port, settings->connect_timeout,
-			&s.conn, outcome->peer, outcome->reason) != 0) {
+	 * always resolved to its A and AAAA records, never to MX records.
+	 * The administrator sets relayhost, so no address is filtered. */
+	if (net_connect(relay->host, relay->port, NULL,
+			settings->connect_timeout, &s.conn, outcome->peer,
+			outcome->reason) != 0) {
 		strbuf_reset(outcome->peer);
 		strbuf_puts(outcome->peer, "none");
 		*tls_failed = false;
@@ -656,7 +562,7 @@ static enum smtp_status run_session(const struct smtp_relay *relay,
 	return s.status;
 }
 
-enum smtp_status smtp_send(const struct smtp_relay *relay,
+enum smtp_status smtp_send(const struct relayhost *relay,
 			   const struct smtp_settings *settings,
 			   const struct smtp_envelope *envelope,
 			   const char *message, size_t message_len,

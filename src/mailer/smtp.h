@@ -39,18 +39,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "relayhost.h"
 #include "strbuf.h"
-
-/* A relayhost value: "[host]:port", "[host]", "host:port" or "host". */
-struct smtp_relay {
-	char *host;		/* name or address, brackets removed */
-	char *port;		/* number or service name */
-	bool no_mx;		/* written in brackets */
-};
-
-int smtp_relay_parse(const char *text, struct smtp_relay *relay,
-		     struct strbuf *error);
-void smtp_relay_free(struct smtp_relay *relay);
 
 enum smtp_tls_level {
 	SMTP_TLS_NONE,
@@ -94,7 +84,7 @@ struct smtp_outcome {
 };
 
 /* Send message (CRLF line ends) to the recipients of envelope. */
-enum smtp_status smtp_send(const struct smtp_relay *relay,
+enum smtp_status smtp_send(const struct relayhost *relay,
 			   const struct smtp_settings *settings,
 			   const struct smtp_envelope *envelope,
 			   const char *message, size_t message_len,

@@ -3,6 +3,9 @@
  *
  * At start a configuration error is fatal. On reload (SIGHUP) an error in
  * either file keeps the whole old configuration in use and is logged.
+ * Errors include values that would stop a worker at its start and
+ * master.cf commands that are not programs in daemon_directory
+ * (config_values.h), each logged on a line of its own.
  *
  * Three values cannot change while the master runs: queue_directory (the
  * master's working directory and pid lock), receiver_socket (kept open
@@ -16,7 +19,9 @@
  * changed, and every service when a main.cf parameter that the workers
  * read changed (each worker reads main.cf only at start). Parameters that
  * only the master uses (service_*, receiver_socket_*) apply without a
- * restart. A service whose entry and parameters did not change keeps
+ * restart, and so do names that no program knows (a misspelled
+ * parameter, which config_load() warns about), since no worker reads
+ * them. A service whose entry and parameters did not change keeps
  * running.
  *
  * Service accounts: every service runs as mail_owner, or as the account
@@ -36,9 +41,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_values.h"
 #include "master.h"
 #include "msg.h"
-#include "report.h"
 #include "strbuf.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -84,23 +89,32 @@ static char *daemon_directory(void)
 	return xstrdup(dirname(self));
 }
 
-/* Warn about programs that cannot run; the first start throttles them. */
-static void check_programs(const struct master_cf *table,
-			   const char *daemon_dir)
+/* Log each line of text with msg_warn(), after prefix. */
+static void warn_lines(const char *prefix, const char *text)
 {
-	size_t i;
+	while (*text != '\0') {
+		size_t len = strcspn(text, "\n");
 
-	for (i = 0; i < table->count; i++) {
-		const struct master_cf_entry *entry = &table->entries[i];
-		char *path = xasprintf("%s/%s", daemon_dir, entry->argv[0]);
-
-		if (access(path, X_OK) != 0)
-			msg_warn("%s line %d: service %s: cannot execute %s: "
-				 "%s; check daemon_directory", table->path,
-				 entry->line, entry->service, path,
-				 strerror(errno));
-		free(path);
+		msg_warn("%s%.*s", prefix, (int)len, text);
+		text += len;
+		if (*text == '\n')
+			text++;
 	}
+}
+
+/* Log each line of text as an error and stop. */
+static _Noreturn void fatal_lines(const char *text, const char *config_dir)
+{
+	while (*text != '\0') {
+		size_t len = strcspn(text, "\n");
+
+		msg_error("%.*s", (int)len, text);
+		text += len;
+		if (*text == '\n')
+			text++;
+	}
+	msg_fatal("not starting: fix the configuration in %s (\"tlsrptd "
+		  "check\" lists every problem)", config_dir);
 }
 
 static int read_master_cf(struct master_cf *table, const char *config_dir,
@@ -194,8 +208,11 @@ static void add_to_snapshot(const char *name, const char *value,
 {
 	struct snapshot *snapshot = context;
 
+	/* A name that no program knows is read by no worker; a value that
+	 * refers to it with $name counts through its own expansion. */
 	(void)is_default;
-	if (listed(name, master_only_params, COUNT(master_only_params))
+	if (param_find(name) == NULL
+	    || listed(name, master_only_params, COUNT(master_only_params))
 	    || listed(name, fixed_params, COUNT(fixed_params)))
 		return;
 	snapshot->values = xreallocarray(snapshot->values, snapshot->count + 1,
@@ -264,6 +281,7 @@ void master_config_load(struct master *master, const char *config_dir)
 	char absolute[PATH_MAX];
 	struct snapshot snapshot;
 	struct strbuf error;
+	struct strbuf warnings;
 
 	/* Children get -c with this path after the master changes directory. */
 	if (realpath(config_dir, absolute) != NULL)
@@ -271,23 +289,23 @@ void master_config_load(struct master *master, const char *config_dir)
 	master->config_dir = xstrdup(config_dir);
 
 	strbuf_init(&error);
-	if (config_load(master->config_dir, &error) != 0
-	    || config_check_required(&error) != 0
-	    || report_identity_check(&error) != 0)
+	strbuf_init(&warnings);
+	if (config_load(master->config_dir, &error) != 0)
 		msg_fatal("%s", error.data);
-	if (read_master_cf(&master->table, master->config_dir, &error) != 0)
-		msg_fatal("%s", error.data);
+	config_values_check(CONFIG_VALUES_LOAD_KEYS, &error, &warnings);
+	master->daemon_dir = daemon_directory();
+	if (read_master_cf(&master->table, master->config_dir, &error) == 0)
+		config_services_check(&master->table, master->daemon_dir,
+				      &error, &warnings);
+	warn_lines("", warnings.data);
+	if (error.len > 0)
+		fatal_lines(error.data, master->config_dir);
 	strbuf_free(&error);
+	strbuf_free(&warnings);
 
 	master->queue_dir = xstrdup(config_str("queue_directory"));
-	if (master->queue_dir[0] != '/')
-		msg_fatal("queue_directory \"%s\" is not an absolute path; "
-			  "set it to a full path in %s/main.cf",
-			  master->queue_dir, master->config_dir);
 	master->socket_path = xstrdup(config_str("receiver_socket"));
 	master->mail_owner = xstrdup(config_str("mail_owner"));
-	master->daemon_dir = daemon_directory();
-	check_programs(&master->table, master->daemon_dir);
 	take_snapshot(&snapshot);
 	master->worker_config = snapshot.values;
 	master->worker_config_count = snapshot.count;
@@ -394,34 +412,59 @@ static void keep_fixed_values(struct master *master)
 		master_socket_set_access(master);
 }
 
+/* The master.cf that a reload checks along with main.cf, and the warnings
+ * of that check; set only while read_new_config() runs. */
+static const struct master_cf *reload_table;
+static struct strbuf *reload_warnings;
+
+/* Check the new main.cf, and master.cf against its daemon_directory; the
+ * shape that config_load_validated() takes. */
+static int validate_reload(struct strbuf *error)
+{
+	char *daemon_dir = daemon_directory();
+	int status = 0;
+
+	if (config_values_check(CONFIG_VALUES_LOAD_KEYS, error,
+				reload_warnings) != 0)
+		status = -1;
+	if (config_services_check(reload_table, daemon_dir, error,
+				  reload_warnings) != 0)
+		status = -1;
+	free(daemon_dir);
+	return status;
+}
+
 /* Read both files; on error log it and return -1, keeping the old ones. */
 static int read_new_config(struct master *master, struct master_cf *table)
 {
 	struct strbuf error;
+	struct strbuf warnings;
+	int status = 0;
 
 	/* Read master.cf first: a failed config_load() keeps the old main.cf,
 	 * so nothing has changed yet if either file is invalid. */
 	strbuf_init(&error);
+	strbuf_init(&warnings);
+	reload_table = table;
+	reload_warnings = &warnings;
 	if (read_master_cf(table, master->config_dir, &error) != 0) {
-		msg_warn("reload failed, keeping the old configuration: %s",
-			 error.data);
-		strbuf_free(&error);
-		return -1;
-	}
-	if (check_accounts(master, table, &error) != 0
-	    || config_load(master->config_dir, &error) != 0) {
-		msg_warn("reload failed, keeping the old configuration: %s",
-			 error.data);
+		status = -1;
+	} else if (check_accounts(master, table, &error) != 0
+		   || config_load_validated(master->config_dir,
+					    validate_reload, &error) != 0) {
 		master_cf_free(table);
-		strbuf_free(&error);
-		return -1;
+		status = -1;
 	}
-	strbuf_reset(&error);
-	if (config_check_required(&error) != 0
-	    || report_identity_check(&error) != 0)
-		msg_warn("reload: %s", error.data);
+	reload_table = NULL;
+	reload_warnings = NULL;
+	if (status != 0)
+		warn_lines("reload failed, keeping the old configuration: ",
+			   error.data);
+	else
+		warn_lines("reload: ", warnings.data);
 	strbuf_free(&error);
-	return 0;
+	strbuf_free(&warnings);
+	return status;
 }
 
 void master_config_reload(struct master *master)
@@ -447,7 +490,6 @@ void master_config_reload(struct master *master)
 		strbuf_puts(&changed, "daemon_directory");
 	free(master->daemon_dir);
 	master->daemon_dir = daemon_dir;
-	check_programs(&table, master->daemon_dir);
 
 	take_snapshot(&snapshot);
 	restart_all = compare_worker_config(master, &snapshot, &changed);

@@ -95,13 +95,33 @@ static int socket_owner(uid_t *uid, gid_t *gid, struct strbuf *error)
 	return 0;
 }
 
+/*
+ * Set the socket's mode and owner. An account that can write the
+ * socket's directory could put a symbolic link in its place before a
+ * reload. So only a socket is changed, and no call follows a link,
+ * because as root that would hand the link's target to the suite.
+ */
 static int apply_access(struct master *master, struct strbuf *error)
 {
 	mode_t mode = config_mode("receiver_socket_mode");
+	struct stat st;
 	uid_t uid;
 	gid_t gid;
 
-	if (chmod(master->socket_path, mode) != 0) {
+	if (lstat(master->socket_path, &st) != 0) {
+		strbuf_printf(error, "cannot check receiver_socket %s: %s",
+			      master->socket_path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		strbuf_printf(error, "receiver_socket %s is no longer a "
+			      "socket, so its mode and owner are left alone; "
+			      "find out who replaced it, then restart tlsrptd",
+			      master->socket_path);
+		return -1;
+	}
+	if (fchmodat(AT_FDCWD, master->socket_path, mode,
+		     AT_SYMLINK_NOFOLLOW) != 0) {
 		strbuf_printf(error, "cannot set mode %04o on receiver_socket "
 			      "%s: %s", (unsigned)mode, master->socket_path,
 			      strerror(errno));
@@ -111,7 +131,7 @@ static int apply_access(struct master *master, struct strbuf *error)
 		return 0;
 	if (socket_owner(&uid, &gid, error) != 0)
 		return -1;
-	if (chown(master->socket_path, uid, gid) != 0) {
+	if (lchown(master->socket_path, uid, gid) != 0) {
 		strbuf_printf(error, "cannot change the owner of "
 			      "receiver_socket %s to %s:%s: %s",
 			      master->socket_path,

@@ -21,6 +21,7 @@
 #define COMMITTER_IDLE_MS 1000 /* longest sleep without work */
 #define SPARE_RETRY_MS 1000    /* after a failed pre-open */
 #define STATUS_INTERVAL_MS 1000 /* between status lines to the master */
+#define COMMITTER_RETRY_MS 1000 /* between retries of pending batches */
 
 /* Work that one round of the commit thread takes over from the shared
  * state. */
@@ -48,9 +49,11 @@ struct open_batch *open_batch_create(void)
 	return batch;
 }
 
+/* Free the memory of a batch; its files stay where they are. */
 static void open_batch_free(struct open_batch *batch)
 {
 	free(batch->writer.file.tmp_path);
+	free(batch->writer.file.linked_path);
 	free(batch);
 }
 
@@ -99,78 +102,146 @@ static void take_round(struct committer *committer, long long spare_retry_ms,
 	pthread_mutex_unlock(&committer->lock);
 }
 
+/* The state of a closed batch after an attempt to commit it. */
+enum batch_commit {
+	BATCH_COMMITTED,  /* in incoming/ */
+	BATCH_DROPPED,	  /* nothing to commit; removed */
+	BATCH_PENDING,	  /* stays in tmp/; retried */
+};
+
 /* Repair a batch whose writes failed and commit the lines it kept. */
-static bool repair_batch(struct committer *committer, struct open_batch *batch)
+static enum batch_commit repair_batch(struct committer *committer,
+				      struct open_batch *batch)
 {
 	struct batch_writer *writer = &batch->writer;
 	struct recovery_outcome outcome;
 	struct strbuf error;
 
-	fclose(writer->file.fp);
-	writer->file.fp = NULL;
+	if (writer->file.fp != NULL) {
+		fclose(writer->file.fp);
+		writer->file.fp = NULL;
+	}
 	strbuf_init(&error);
 	recovery_commit_batch(writer->file.tmp_path, writer->file.id, &outcome,
 			      &error);
+	/* The first failure of a batch is always logged, its retries at a
+	 * limited rate. */
+	if (outcome.result == RECOVERY_FAILED) {
+		if (batch->retries == 0 ||
+		    msg_rate_allow(&committer->retry_rate))
+			msg_error("%s: cannot repair batch: %s; it stays in "
+				  "%s/ and the repair is retried",
+				  writer->file.id, error.data, QUEUE_TMP);
+		strbuf_free(&error);
+		return BATCH_PENDING;
+	}
 	recovery_log_outcome(writer->file.id, &outcome, error.data);
 	strbuf_free(&error);
-
-	/* A file that could not be repaired stays in tmp/ and is recovered
-	 * at the next start, so nothing of it counts as lost yet. */
-	if (outcome.result == RECOVERY_FAILED)
-		return false;
-	if (writer->count > outcome.kept)
+	if (writer->count > outcome.kept) {
+		msg_error("%s: %llu of %llu datagrams of the batch lost: "
+			  "they never reached %s whole because a write failed",
+			  writer->file.id, writer->count - outcome.kept,
+			  writer->count, writer->file.tmp_path);
 		counter_add(&committer->counters->lost,
 			    writer->count - outcome.kept);
+	}
 	if (outcome.result != RECOVERY_COMMITTED)
-		return false;
+		return BATCH_DROPPED;
 	counter_add(&committer->counters->batches, 1);
-	return true;
+	return BATCH_COMMITTED;
 }
 
-/* Push the batch to the disk before committing. The commit fsyncs too,
- * but a failure there deletes the file, and a failure here keeps it. */
-static int sync_batch(struct open_batch *batch)
+/* Link a batch whose content is durable; only the link into incoming/ or
+ * the directory fsync failed before. */
+static enum batch_commit link_batch(struct committer *committer,
+				    struct open_batch *batch)
 {
-	FILE *fp = batch->writer.file.fp;
+	struct batch_writer *writer = &batch->writer;
 
-	if (fflush(fp) != 0 || ferror(fp) || fsync(fileno(fp)) != 0)
-		return -1;
-	return 0;
+	if (queue_file_commit(&writer->file, QUEUE_INCOMING, NULL) != 0) {
+		if (msg_rate_allow(&committer->retry_rate))
+			msg_error("%s: cannot commit batch into %s/: %s; it "
+				  "stays in %s/ and the commit is retried, "
+				  "datagrams=%llu",
+				  writer->file.id, QUEUE_INCOMING,
+				  strerror(errno), QUEUE_TMP, writer->count);
+		return BATCH_PENDING;
+	}
+	counter_add(&committer->counters->batches, 1);
+	if (batch->retries > 0)
+		msg_info("%s: batch committed into %s/ after %u retries, "
+			 "datagrams=%llu",
+			 writer->file.id, QUEUE_INCOMING, batch->retries,
+			 writer->count);
+	else if (msg_verbose)
+		msg_info("%s: batch committed into %s/, datagrams=%llu",
+			 writer->file.id, QUEUE_INCOMING, writer->count);
+	return BATCH_COMMITTED;
 }
 
-/* Commit one closed batch; returns true if it went into incoming/. */
-static bool commit_batch(struct committer *committer, struct open_batch *batch)
+/* Commit one closed batch for the first time. */
+static enum batch_commit commit_batch(struct committer *committer,
+				      struct open_batch *batch)
 {
 	struct batch_writer *writer = &batch->writer;
 	const char *id = writer->file.id;
 
 	if (writer->count == 0 && !batch->write_failed) {
 		batch_writer_abort(writer);
-		return false;
-	}
-	if (!batch->write_failed && sync_batch(batch) != 0) {
-		msg_warn("%s: cannot write batch %s: %s; repairing it", id,
-			 writer->file.tmp_path, strerror(errno));
-		batch->write_failed = true;
+		return BATCH_DROPPED;
 	}
 	if (batch->write_failed)
 		return repair_batch(committer, batch);
 
-	/* NOTE: batch_writer_commit() deletes the file when the link or the
-	 * directory fsync fails; sync_batch() has caught the likelier write
-	 * errors before this point. */
-	if (batch_writer_commit(writer) != 0) {
-		msg_error("%s: cannot commit batch into %s/: %s; "
-			  "datagrams=%llu lost",
-			  id, QUEUE_INCOMING, strerror(errno), writer->count);
-		counter_add(&committer->counters->lost, writer->count);
+	/* The end record, the flush and the fsync come first. If one of
+	 * them fails, what reached the file is repaired. Once the content
+	 * is durable, a failed link or directory fsync is simply retried. */
+	if (batch_writer_commit(writer) == 0) {
+		counter_add(&committer->counters->batches, 1);
+		if (msg_verbose)
+			msg_info("%s: batch committed into %s/, datagrams=%llu",
+				 id, QUEUE_INCOMING, writer->count);
+		return BATCH_COMMITTED;
+	}
+	if (!writer->file.synced) {
+		msg_error("%s: cannot write batch %s: %s; repairing it", id,
+			  writer->file.tmp_path, strerror(errno));
+		batch->write_failed = true;
+		return repair_batch(committer, batch);
+	}
+	msg_error("%s: cannot commit batch into %s/: %s; it stays in %s/ and "
+		  "the commit is retried, datagrams=%llu",
+		  id, QUEUE_INCOMING, strerror(errno), QUEUE_TMP,
+		  writer->count);
+	return BATCH_PENDING;
+}
+
+/* Try a pending batch again: a link when its content is durable, else a
+ * repair of what reached its file. */
+static enum batch_commit retry_batch(struct committer *committer,
+				     struct open_batch *batch)
+{
+	batch->retries++;
+	if (batch->writer.file.synced)
+		return link_batch(committer, batch);
+	return repair_batch(committer, batch);
+}
+
+/* Handle one batch by its outcome: keep a pending one for the next retry,
+ * free the others. Returns true if it went into incoming/. */
+static bool settle(struct committer *committer, struct open_batch *batch,
+		   enum batch_commit result)
+{
+	if (result == BATCH_PENDING) {
+		if (committer->pending == NULL)
+			committer->retry_ms = monotonic_ms() +
+					      COMMITTER_RETRY_MS;
+		batch->next = committer->pending;
+		committer->pending = batch;
 		return false;
 	}
-	counter_add(&committer->counters->batches, 1);
-	if (msg_verbose)
-		msg_info("%s: batch committed into %s/, datagrams=%llu", id,
-			 QUEUE_INCOMING, writer->count);
-	return true;
+	open_batch_free(batch);
+	return result == BATCH_COMMITTED;
 }
 
 static size_t commit_batches(struct committer *committer,
@@ -181,12 +252,55 @@ static size_t commit_batches(struct committer *committer,
 	while (batch != NULL) {
 		struct open_batch *next = batch->next;
 
-		if (commit_batch(committer, batch))
+		if (settle(committer, batch, commit_batch(committer, batch)))
 			committed++;
-		open_batch_free(batch);
 		batch = next;
 	}
 	return committed;
+}
+
+/* Retry the pending batches, at most every COMMITTER_RETRY_MS, in the
+ * order they failed. */
+static size_t retry_pending(struct committer *committer)
+{
+	struct open_batch *batch;
+	struct open_batch *reversed = NULL;
+	size_t committed = 0;
+	long long now = monotonic_ms();
+
+	if (committer->pending == NULL || now < committer->retry_ms)
+		return 0;
+	committer->retry_ms = now + COMMITTER_RETRY_MS;
+
+	/* The list is newest first; take it over oldest first. */
+	while ((batch = committer->pending) != NULL) {
+		committer->pending = batch->next;
+		batch->next = reversed;
+		reversed = batch;
+	}
+	while ((batch = reversed) != NULL) {
+		reversed = batch->next;
+		if (settle(committer, batch, retry_batch(committer, batch)))
+			committed++;
+	}
+	return committed;
+}
+
+/* At a stop, leave the pending batches to the recovery at the next start
+ * (recovery.h). */
+static void leave_pending(struct committer *committer)
+{
+	struct open_batch *batch;
+
+	while ((batch = committer->pending) != NULL) {
+		committer->pending = batch->next;
+		msg_warn("%s: stopping with the batch still uncommitted; it "
+			 "stays as %s and is recovered at the next start, "
+			 "datagrams=%llu",
+			 batch->writer.file.id, batch->writer.file.tmp_path,
+			 batch->writer.count);
+		open_batch_free(batch);
+	}
 }
 
 static void describe_peer(long long uid, char *out, size_t size)
@@ -196,6 +310,12 @@ static void describe_peer(long long uid, char *out, size_t size)
 	else
 		snprintf(out, size, "an unknown uid");
 }
+
+/* Only the commit thread uses this. A limit of its own keeps the line
+ * that says corrupt/ is full from being crowded out, in a flood, by the
+ * "saved as" lines that filled it. */
+static struct msg_rate over_limit_rate =
+	MSG_RATE_INIT("rejected datagram not saved, corrupt/ full", 1, 60);
 
 static void save_one_corrupt(struct committer *committer,
 			     const struct corrupt_datagram *datagram)
@@ -209,7 +329,8 @@ static void save_one_corrupt(struct committer *committer,
 	result = corrupt_store_save(&committer->store, datagram, id, &why);
 	if (result != CORRUPT_SAVED)
 		counter_add(&committer->counters->corrupt_dropped, 1);
-	if (!msg_rate_allow(&committer->reject_rate)) {
+	if (!msg_rate_allow(result == CORRUPT_OVER_LIMIT ? &over_limit_rate
+			    : &committer->reject_rate)) {
 		strbuf_free(&why);
 		return;
 	}
@@ -335,7 +456,8 @@ static void *run(void *context)
 			spare_retry_ms = monotonic_ms() + SPARE_RETRY_MS;
 		if (round.reload)
 			reload(committer);
-		if (commit_batches(committer, round.closed) > 0)
+		if (commit_batches(committer, round.closed) +
+			retry_pending(committer) > 0)
 			wake_aggregator(committer);
 		save_corrupt(committer, round.corrupt);
 		if (round.corrupt_overflow > 0 &&
@@ -351,6 +473,7 @@ static void *run(void *context)
 		if (round.stopping)
 			break;
 	}
+	leave_pending(committer);
 	discard_spare(committer);
 	return NULL;
 }
@@ -382,6 +505,7 @@ void committer_start(struct committer *committer, struct worker *worker,
 	struct msg_rate spare_rate = MSG_RATE_INIT("cannot create a batch "
 						   "file",
 						   1, 60);
+	struct msg_rate retry_rate = MSG_RATE_INIT("batch commit retry", 1, 60);
 	sigset_t all;
 	sigset_t saved;
 	int error;
@@ -395,6 +519,7 @@ void committer_start(struct committer *committer, struct worker *worker,
 	committer->overflow_rate = overflow_rate;
 	committer->trigger_rate = trigger_rate;
 	committer->spare_rate = spare_rate;
+	committer->retry_rate = retry_rate;
 	if (corrupt_store_init(&committer->store,
 			       config_int("receiver_corrupt_limit"),
 			       config_size("receiver_corrupt_size_limit")) != 0)

@@ -19,7 +19,12 @@
  *
  * A batch whose writes failed is not committed as it is: its file is
  * repaired the way start-up recovery repairs one, so every whole line
- * that reached the file is kept.
+ * that reached the file is kept. A batch whose content is durable but
+ * whose link into incoming/ failed (a full or failing disk) stays in
+ * tmp/ and is linked again every COMMITTER_RETRY_MS; so is a repair that
+ * failed. Batches still pending at a stop are left in tmp/, where the
+ * recovery at the next start commits them. Datagrams that never reached
+ * the file, because a write failed, are counted as lost.
  */
 #ifndef TLSRPTD_RECEIVER_COMMITTER_H
 #define TLSRPTD_RECEIVER_COMMITTER_H
@@ -53,6 +58,7 @@ struct open_batch {
 	struct batch_writer writer;
 	struct open_batch *next; /* in the queue of closed batches */
 	bool write_failed;	 /* repair instead of commit */
+	unsigned retries;	 /* commits tried again */
 };
 
 struct committer {
@@ -81,6 +87,9 @@ struct committer {
 	struct msg_rate overflow_rate;
 	struct msg_rate trigger_rate;
 	struct msg_rate spare_rate;
+	struct msg_rate retry_rate;
+	struct open_batch *pending; /* failed to commit; newest first */
+	long long retry_ms;	    /* monotonic time of the next retry */
 	char status_line[COUNTERS_LINE_MAX]; /* the last one sent */
 	long long status_sent_ms;
 };

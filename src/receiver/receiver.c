@@ -71,13 +71,12 @@ static void tune_socket(int fd)
 {
 	long long requested = config_size("receiver_socket_buffer");
 	int granted = receiver_socket_tune(fd, requested);
+	struct strbuf warning;
 
-	/* Linux reports twice the size it grants for data. */
-	if (granted >= 0 && granted / 2 < requested)
-		msg_warn("socket receive buffer is %d bytes, less than "
-			 "receiver_socket_buffer = %lld; raise "
-			 "net.core.rmem_max or start tlsrptd as root",
-			 granted, requested);
+	strbuf_init(&warning);
+	if (receiver_socket_buffer_check(granted, requested, &warning) != 0)
+		msg_warn("%s", warning.data);
+	strbuf_free(&warning);
 	msg_info("starting: socket receive buffer %d bytes, batch interval "
 		 "%llds, batch size %lld",
 		 granted, config_time("receiver_batch_interval"),

@@ -12,6 +12,7 @@
 
 #include "msg.h"
 #include "receiver_socket.h"
+#include "strbuf.h"
 
 /* Stop unless fd is a unix datagram socket. */
 void receiver_socket_check(int fd)
@@ -48,8 +49,9 @@ void receiver_socket_check(int fd)
 
 /*
  * Set the receive buffer and SO_PASSCRED. Returns the buffer size the
- * kernel granted, as getsockopt() reports it (Linux reports double the
- * requested value, the rest being its bookkeeping).
+ * kernel granted for data, comparable with the request, or -1 when it
+ * cannot be read. Linux doubles the value it accepts to leave room for
+ * its bookkeeping and reports the doubled value, so it is halved here.
  */
 int receiver_socket_tune(int fd, long long requested_buffer)
 {
@@ -70,10 +72,29 @@ int receiver_socket_tune(int fd, long long requested_buffer)
 	len = sizeof(granted);
 	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &granted, &len) != 0)
 		granted = -1;
+#ifdef __linux__
+	else
+		granted /= 2;
+#endif
 
 	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0)
 		msg_warn("cannot enable SO_PASSCRED: %s; rejected datagrams "
 			 "will be logged without the sender's uid",
 			 strerror(errno));
 	return granted;
+}
+
+int receiver_socket_buffer_check(int granted, long long requested,
+				 struct strbuf *warning)
+{
+	if (granted < 0 || granted >= requested)
+		return 0;
+	strbuf_printf(warning, "socket receive buffer is %d bytes, less than "
+		      "receiver_socket_buffer = %lld: the kernel caps it at "
+		      "net.core.rmem_max unless the receiver starts as root; "
+		      "raise the cap (sysctl -w net.core.rmem_max=%lld, and "
+		      "the same line in /etc/sysctl.d to keep it) or start "
+		      "the suite as root, so that the receiver can use "
+		      "SO_RCVBUFFORCE", granted, requested, requested);
+	return -1;
 }

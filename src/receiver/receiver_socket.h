@@ -18,7 +18,15 @@
 #ifndef TLSRPTD_RECEIVER_SOCKET_H
 #define TLSRPTD_RECEIVER_SOCKET_H
 
+#include "strbuf.h"
+
 void receiver_socket_check(int fd);
 int receiver_socket_tune(int fd, long long requested_buffer);
+
+/* Compare the data size that receiver_socket_tune() returned with the
+ * request; returns 0 when it is enough, else -1 with a warning that names
+ * the fix. */
+int receiver_socket_buffer_check(int granted, long long requested,
+				 struct strbuf *warning);
 
 #endif

@@ -50,9 +50,15 @@ void recovery_commit_batch(const char *tmp_path, const char *id,
 	}
 
 	/* Our only other link to a batch is its name in incoming/: the
-	 * commit got that far and the receiver died before the unlink.
-	 * Rewriting the file now would change what the aggregator reads. */
+	 * commit got that far and the receiver died before the unlink, or
+	 * the directory fsync after the link failed. Rewriting the file now
+	 * would change what the aggregator reads. */
 	if (st.st_nlink > 1) {
+		if (queue_fsync_dir(QUEUE_INCOMING) != 0) {
+			strbuf_printf(error, "cannot fsync %s/: %s",
+				      QUEUE_INCOMING, strerror(errno));
+			return;
+		}
 		unlink(tmp_path);
 		outcome->result = RECOVERY_ALREADY_COMMITTED;
 		return;

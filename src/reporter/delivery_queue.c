@@ -58,8 +58,7 @@ int delivery_queue_start(struct queued_deliveries *queued)
 	char path[] = QUEUE_TMP "/" QUEUE_OWNER ".ids.XXXXXX";
 	int fd = mkstemp(path);
 
-	queued->ids = NULL;
-	queued->count = 0;
+	memset(queued, 0, sizeof(*queued));
 	if (fd < 0)
 		return -1;
 	unlink(path);
@@ -68,6 +67,8 @@ int delivery_queue_start(struct queued_deliveries *queued)
 		close(fd);
 		return -1;
 	}
+	queue_batch_init(&queued->staged, QUEUE_OUTGOING);
+	strbuf_init(&queued->staged_log);
 	return 0;
 }
 
@@ -81,19 +82,97 @@ static void remove_delivery(const char *id)
 	free(path);
 }
 
-/* Note a delivery written. If the ID cannot be noted, the delivery is
- * taken back at once, because a later withdrawal could not find it. */
-static int remember(struct queued_deliveries *queued, const char *id)
+/*
+ * Note the IDs of the staged files, just committed. If an ID cannot be
+ * noted, that file and the rest of the batch are taken back at once,
+ * because a later withdrawal could not find them.
+ */
+static int remember_staged(struct queued_deliveries *queued)
 {
-	if (fprintf(queued->ids, "%s\n", id) < 0 || fflush(queued->ids) != 0) {
+	struct queue_batch *staged = &queued->staged;
+	size_t i;
+
+	for (i = 0; i < staged->count; i++) {
+		const char *id = staged->files[i].id;
+
+		if (fprintf(queued->ids, "%s\n", id) >= 0 &&
+		    fflush(queued->ids) == 0) {
+			queued->count++;
+			continue;
+		}
 		msg_error("%s: cannot note the queue ID in the %s/ scratch "
-			  "file: %s; removing the delivery", id, QUEUE_TMP,
-			  strerror(errno));
-		remove_delivery(id);
+			  "file: %s; removing it and the %zu other deliveries "
+			  "committed with it", id, QUEUE_TMP,
+			  strerror(errno), staged->count - i - 1);
+		for (; i < staged->count; i++)
+			remove_delivery(staged->files[i].id);
+		queue_fsync_dir(QUEUE_OUTGOING);
 		return -1;
 	}
-	queued->count++;
 	return 0;
+}
+
+/* Log the staged files, now committed, with the lines kept for them. */
+static void log_staged(struct queued_deliveries *queued)
+{
+	char *line = queued->staged_log.data;
+
+	while (line != NULL && *line != '\0') {
+		char *end = strchr(line, '\n');
+
+		*end = '\0';
+		msg_info("%s", line);
+		line = end + 1;
+	}
+}
+
+/*
+ * Commit the staged delivery files: fsync them, link them into
+ * outgoing/, fsync the directory once. Returns 0, or -1 when the commit
+ * failed. Then none of the staged files is in outgoing/, and the files
+ * that earlier calls committed are left for delivery_queue_withdraw().
+ */
+int delivery_queue_flush(const struct delivery_plan *plan,
+			 struct queued_deliveries *queued)
+{
+	struct queue_batch *staged = &queued->staged;
+	int status = 0;
+
+	if (staged->count == 0)
+		return 0;
+	if (queue_batch_commit(staged) != 0) {
+		msg_error("%s: cannot commit %zu delivery files into %s/: %s",
+			  plan->summary_id, staged->count, QUEUE_OUTGOING,
+			  strerror(errno));
+		status = -1;
+	} else {
+		status = remember_staged(queued);
+		if (status == 0)
+			log_staged(queued);
+	}
+	queue_batch_reset(staged);
+	strbuf_reset(&queued->staged_log);
+	return status;
+}
+
+static void note_staged(const struct delivery_plan *plan,
+			const struct report *report, const char *destination,
+			const char *rua, const char *id,
+			struct queued_deliveries *queued)
+{
+	struct strbuf *log = &queued->staged_log;
+
+	if (plan->redirect[0] != '\0')
+		strbuf_printf(log, "%s: report-id=%s, domain=%s, "
+			      "destination=%s, size=%zu, rua=%s "
+			      "(delivery_redirect)\n", id, report->report_id,
+			      report->report_domain, destination,
+			      report->gzip_len, rua);
+	else
+		strbuf_printf(log, "%s: report-id=%s, domain=%s, "
+			      "destination=%s, size=%zu\n", id,
+			      report->report_id, report->report_domain,
+			      destination, report->gzip_len);
 }
 
 static int write_delivery(const struct delivery_plan *plan,
@@ -120,25 +199,16 @@ static int write_delivery(const struct delivery_plan *plan,
 	delivery.next_attempt = first_attempt_time(plan);
 	delivery.payload = report->gzip;
 	delivery.payload_len = report->gzip_len;
-	if (delivery_write(&delivery, QUEUE_OWNER, QUEUE_OUTGOING, NULL, id)
-	    != 0) {
+	if (delivery_stage(&delivery, QUEUE_OWNER, &queued->staged, id) != 0) {
 		msg_error("%s: cannot write the delivery of report-id=%s to "
 			  "%s into %s/: %s", plan->summary_id,
-			  report->report_id, destination, QUEUE_OUTGOING,
+			  report->report_id, destination, QUEUE_TMP,
 			  strerror(errno));
 		return -1;
 	}
-	if (remember(queued, id) != 0)
-		return -1;
-	if (plan->redirect[0] != '\0')
-		msg_info("%s: report-id=%s, domain=%s, destination=%s, "
-			 "size=%zu, rua=%s (delivery_redirect)", id,
-			 report->report_id, report->report_domain, destination,
-			 report->gzip_len, rua);
-	else
-		msg_info("%s: report-id=%s, domain=%s, destination=%s, "
-			 "size=%zu", id, report->report_id,
-			 report->report_domain, destination, report->gzip_len);
+	note_staged(plan, report, destination, rua, id, queued);
+	if (queued->staged.count >= DELIVERY_QUEUE_BATCH)
+		return delivery_queue_flush(plan, queued);
 	return 0;
 }
 
@@ -209,6 +279,8 @@ void delivery_queue_withdraw(struct queued_deliveries *queued)
 	char id[QUEUE_ID_LEN + 2];
 	size_t removed = 0;
 
+	queue_batch_reset(&queued->staged);
+	strbuf_reset(&queued->staged_log);
 	if (queued->ids == NULL || queued->count == 0)
 		return;
 	rewind(queued->ids);
@@ -240,6 +312,8 @@ void delivery_queue_withdraw(struct queued_deliveries *queued)
 
 void delivery_queue_free(struct queued_deliveries *queued)
 {
+	queue_batch_free(&queued->staged);
+	strbuf_free(&queued->staged_log);
 	if (queued->ids != NULL)
 		fclose(queued->ids);
 	memset(queued, 0, sizeof(*queued));

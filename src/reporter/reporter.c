@@ -7,7 +7,8 @@
  *		 [-C] [-S] [-v]
  *
  * The reporter scans days/ at start, on every wakeup trigger on
- * private/<service> and at least once a minute. Each final or preview
+ * private/<service> and at least once a minute, or after
+ * RETRY_INTERVAL_MS when a summary failed (a full or failing disk). Each final or preview
  * summary file becomes one RFC 8460 report per (domain, TLSRPT record)
  * and one delivery file in outgoing/ per rua destination. Then the
  * summary file is removed and the mailer is woken. Files are handled in
@@ -49,6 +50,7 @@
 
 #define PROGRAM_NAME		"reporter"
 #define SCAN_INTERVAL_MS	(60 * 1000)
+#define RETRY_INTERVAL_MS	(5 * 1000)	/* after a failed summary */
 #define HEAP_KEEP		(8 * 1024 * 1024)	/* see keep_heap() */
 
 /* Files in days/ that the reporter leaves alone, each logged once. */
@@ -207,11 +209,13 @@ static void wake_mailer(void)
 	missing_reported = missing_reported || errno == ENOENT;
 }
 
-/* Handle every summary file in days/, in name order. */
-static void scan_days(struct worker *worker,
+/* Handle every summary file in days/, in name order. Returns true when
+ * a summary must be tried again. */
+static bool scan_days(struct worker *worker,
 		      const struct report_identity *identity,
 		      struct left_files *left)
 {
+	bool retry = false;
 	struct summary_job job;
 	char **names;
 	size_t count;
@@ -228,11 +232,11 @@ static void scan_days(struct worker *worker,
 		msg_error("invalid delivery_redirect \"%s\" in %s/main.cf; "
 			  "no report is queued until it is fixed", job.redirect,
 			  config_directory());
-		return;
+		return false;
 	}
 	if (queue_list(QUEUE_DAYS, &names, &count) != 0) {
 		msg_warn("cannot list %s/: %s", QUEUE_DAYS, strerror(errno));
-		return;
+		return true;
 	}
 	prune_left(left, names, count);
 	for (i = 0; i < count && !worker_stop; i++) {
@@ -249,9 +253,11 @@ static void scan_days(struct worker *worker,
 		case SUMMARY_LEFT:
 			add_left(left, names[i]);
 			break;
+		case SUMMARY_RETRY:
+			retry = true;
+			break;
 		case SUMMARY_GONE:
 		case SUMMARY_CORRUPT:
-		case SUMMARY_RETRY:
 			break;
 		}
 	}
@@ -260,6 +266,7 @@ static void scan_days(struct worker *worker,
 			      "deliveries=%zu", queued_files, reports,
 			      deliveries);
 	queue_list_free(names, count);
+	return retry;
 }
 
 int main(int argc, char **argv)
@@ -281,10 +288,13 @@ int main(int argc, char **argv)
 		 identity.submitter, QUEUE_DAYS, QUEUE_OUTGOING);
 
 	while (!worker_stop) {
+		bool retry;
+
 		if (worker_reload)
 			reload(&worker, &identity);
-		scan_days(&worker, &identity, &left);
-		worker_wait(&worker, SCAN_INTERVAL_MS, codes, sizeof(codes));
+		retry = scan_days(&worker, &identity, &left);
+		worker_wait(&worker, retry ? RETRY_INTERVAL_MS
+				      : SCAN_INTERVAL_MS, codes, sizeof(codes));
 	}
 
 	msg_info("stopping");

@@ -2,10 +2,11 @@
  * summary_job: one day summary file to delivery files; see summary_job.h.
  *
  * The summary file is removed only after every delivery file of it is
- * committed. If a write fails half-way, or the reporter is asked to stop,
- * the deliveries already written are withdrawn and the summary stays for
- * the next scan. A crash between the last commit and the removal queues
- * the reports again on restart. The copies carry the same report-id,
+ * committed. Delivery files are committed in batches (delivery_queue.h).
+ * If a write or a batch commit fails half-way, or the reporter is asked
+ * to stop, the batches already committed are withdrawn, the staged files
+ * removed, and the summary stays for the next scan. A crash between the
+ * last commit and the removal queues the reports again on restart. The copies carry the same report-id,
  * which lets receivers drop them.
  *
  * The job keeps one report in memory at a time, whatever the number of
@@ -134,6 +135,8 @@ static int queue_reports(struct summary_job *job, const char *name,
 	if (status < 0 && error.len > 0)
 		msg_error("%s: cannot read the summary file: %s", name,
 			  error.data);
+	if (status == 0 && delivery_queue_flush(&plan, &queued) != 0)
+		status = -1;
 	if (status != 0)
 		delivery_queue_withdraw(&queued);
 	job->deliveries = queued.count;

@@ -135,10 +135,11 @@ int batch_read(const char *path, batch_visitor visit, void *context,
 	return status;
 }
 
-/* Write the recovered content back and fsync it before it is committed. */
-static int rewrite(const char *path, const char *data, size_t len)
+/* Write data to a new file at path and fsync it. */
+static int write_new(const char *path, const char *data, size_t len)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+				O_NOFOLLOW, 0640);
 	size_t done = 0;
 	int saved;
 
@@ -162,6 +163,42 @@ fail:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+/*
+ * Replace the file at path with data. On a full disk, truncating the file
+ * and writing it again could lose the only copy, so the new content goes
+ * to "<path>.repair", is fsync'ed, and is renamed over path. A
+ * "<path>.repair" that a crash left behind is overwritten by the next
+ * repair of path. Returns 0, or -1 with errno set and path unchanged.
+ */
+static int replace_file(const char *path, const char *data, size_t len)
+{
+	char *repair = xasprintf("%s.repair", path);
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int status;
+	int saved;
+
+	status = write_new(repair, data, len);
+	if (status == 0)
+		status = rename(repair, path);
+	saved = errno;
+	if (status != 0)
+		unlink(repair);
+
+	/* The new name must be durable before the file is linked elsewhere:
+	 * after a crash the old content would otherwise come back. */
+	if (status == 0) {
+		if (slash != NULL)
+			*slash = '\0';
+		status = queue_fsync_dir(slash != NULL ? dir : ".");
+		saved = errno;
+	}
+	free(repair);
+	free(dir);
+	errno = saved;
+	return status;
 }
 
 int batch_recover(const char *tmp_path, unsigned long long *kept,
@@ -200,8 +237,12 @@ int batch_recover(const char *tmp_path, unsigned long long *kept,
 		char *json;
 		size_t json_len;
 
+		/* A torn last line is a datagram cut short, or an end record
+		 * cut short, which is not counted. */
 		if (newline == NULL) {
-			(*dropped)++;	/* torn last line */
+			if (strncmp(line, "end", len - offset < 3 ? len - offset
+								 : 3) != 0)
+				(*dropped)++;
 			break;
 		}
 		line_len = (size_t)(newline - line);
@@ -221,10 +262,10 @@ int batch_recover(const char *tmp_path, unsigned long long *kept,
 		(*kept)++;
 	}
 	strbuf_printf(&out, "end %llu\n", *kept);
-	status = rewrite(tmp_path, out.data, out.len);
+	status = replace_file(tmp_path, out.data, out.len);
 	if (status != 0)
-		strbuf_printf(error, "cannot rewrite %s: %s", tmp_path,
-			      strerror(errno));
+		strbuf_printf(error, "cannot write the repaired copy of %s: %s",
+			      tmp_path, strerror(errno));
 	strbuf_free(&out);
 	free(data);
 	return status;

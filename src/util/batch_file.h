@@ -19,8 +19,10 @@
  * with SIGKILL loses nothing it had read: batch_recover() at the next
  * start keeps every whole line, drops a torn last line and adds the end
  * record; it returns 1 when the file was cut before its header was
- * complete, so there is nothing to keep. Only an operating-system crash
- * can lose the unsynced tail.
+ * complete, so there is nothing to keep. The repaired copy is written
+ * and fsync'ed beside the file and renamed over it, so a failed repair
+ * leaves the file as it was. Only an operating-system crash can lose the
+ * unsynced tail.
  */
 #ifndef TLSRPTD_BATCH_FILE_H
 #define TLSRPTD_BATCH_FILE_H

@@ -34,6 +34,13 @@ static char *loaded_dir;
 static char **overrides;
 static size_t override_count;
 
+/* While config_load_relaxed() runs: where its warnings go, else NULL. */
+static struct strbuf *relaxed_warnings;
+
+/* The innermost entry whose $name expansion failed, for the relaxed mode
+ * to put back to its default. */
+static struct entry *failed_entry;
+
 const struct param_def *param_find(const char *name)
 {
 	size_t i;
@@ -96,6 +103,14 @@ void config_free(void)
 	loaded_dir = NULL;
 }
 
+/* Like Postfix, myhostname defaults to what the system calls itself. */
+static void system_hostname(char *host, size_t size)
+{
+	if (gethostname(host, size) != 0 || host[0] == '\0')
+		snprintf(host, size, "localhost");
+	host[size - 1] = '\0';
+}
+
 static void set_defaults(void)
 {
 	char host[256];
@@ -104,11 +119,7 @@ static void set_defaults(void)
 	for (i = 0; i < param_count; i++)
 		set_entry(param_table[i].name, param_table[i].def, "default",
 			  true);
-
-	/* Like Postfix, myhostname defaults to what the system calls itself. */
-	if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
+	system_hostname(host, sizeof(host));
 	set_entry("myhostname", host, "default", true);
 }
 
@@ -166,13 +177,25 @@ static int commit_logical_line(struct strbuf *logical, const char *path,
 			       int line_number, struct strbuf *error)
 {
 	char source[PATH_MAX + 32];
+	struct strbuf problem;
 	int status;
 
 	if (logical->len == 0)
 		return 0;
 	snprintf(source, sizeof(source), "%s line %d", path, line_number);
-	status = parse_assignment(logical->data, source, error);
+	strbuf_init(&problem);
+	status = parse_assignment(logical->data, source, &problem);
 	strbuf_reset(logical);
+
+	/* The relaxed mode skips a line that is not "name = value". */
+	if (status != 0 && relaxed_warnings != NULL) {
+		strbuf_printf(relaxed_warnings, "%s; ignoring this line for "
+			      "this command\n", problem.data);
+		status = 0;
+	} else if (status != 0) {
+		strbuf_puts(error, problem.data);
+	}
+	strbuf_free(&problem);
 	return status;
 }
 
@@ -321,11 +344,15 @@ static const char *expand_entry(struct entry *entry, int depth,
 		strbuf_printf(error, "%s: parameter \"%s\" refers to itself "
 			      "through $name references", entry->source,
 			      entry->name);
+		if (failed_entry == NULL)
+			failed_entry = entry;
 		return NULL;
 	}
 	entry->expanding = true;
 	entry->value = expand_text(entry->raw, entry->source, depth, error);
 	entry->expanding = false;
+	if (entry->value == NULL && failed_entry == NULL)
+		failed_entry = entry;
 	return entry->value;
 }
 
@@ -346,6 +373,45 @@ static const char *type_hint(enum param_type type)
 		break;
 	}
 	return "text";
+}
+
+/* Append a bound in the notation of its type: 07777 for a mode, 1d or
+ * 90s for a time, 64k or 1g for a size, with the largest unit that
+ * divides it. */
+static void append_bound(struct strbuf *out, enum param_type type,
+			 long long value)
+{
+	static const struct {
+		long long factor;
+		char unit;
+	} times[] = { {86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'} },
+	  sizes[] = { {1024LL * 1024 * 1024, 'g'}, {1024 * 1024, 'm'},
+		      {1024, 'k'} };
+	size_t i;
+
+	if (type == PARAM_MODE) {
+		strbuf_printf(out, "%#llo", value);
+		return;
+	}
+	if (type == PARAM_TIME && value != 0) {
+		for (i = 0; i < sizeof(times) / sizeof(times[0]); i++)
+			if (value % times[i].factor == 0) {
+				strbuf_printf(out, "%lld%c",
+					      value / times[i].factor,
+					      times[i].unit);
+				return;
+			}
+	}
+	if (type == PARAM_SIZE && value != 0) {
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			if (value % sizes[i].factor == 0) {
+				strbuf_printf(out, "%lld%c",
+					      value / sizes[i].factor,
+					      sizes[i].unit);
+				return;
+			}
+	}
+	strbuf_printf(out, "%lld%s", value, type == PARAM_TIME ? "s" : "");
 }
 
 static long long unit_multiplier(enum param_type type, char unit)
@@ -431,8 +497,12 @@ static int check_entry(struct entry *entry, struct strbuf *error)
 	strbuf_printf(error, "%s: invalid value \"%s\" for %s: expected %s",
 		      entry->source, entry->value, entry->name,
 		      type_hint(def->type));
-	if (def->type != PARAM_BOOL)
-		strbuf_printf(error, " from %lld to %lld", def->min, def->max);
+	if (def->type != PARAM_BOOL) {
+		strbuf_puts(error, " from ");
+		append_bound(error, def->type, def->min);
+		strbuf_puts(error, " to ");
+		append_bound(error, def->type, def->max);
+	}
 	return -1;
 }
 
@@ -466,13 +536,95 @@ int config_override(const char *assignment, struct strbuf *error)
 	return 0;
 }
 
-int config_load(const char *config_dir, struct strbuf *error)
+/* Put an entry back to its default; one the table does not know becomes
+ * empty. */
+static void reset_to_default(struct entry *entry)
+{
+	char host[256];
+	const char *value = entry->def != NULL ? entry->def->def : "";
+
+	if (strcmp(entry->name, "myhostname") == 0) {
+		system_hostname(host, sizeof(host));
+		value = host;
+	}
+	set_entry(entry->name, value, "default", true);
+}
+
+/* Forget every expanded value, because some may contain one that
+ * changed. */
+static void forget_values(void)
+{
+	size_t i;
+
+	for (i = 0; i < entry_count; i++) {
+		free(entries[i].value);
+		entries[i].value = NULL;
+	}
+}
+
+/*
+ * Expand and check one entry. Returns 0 when it is valid and -1 with a
+ * message in error when it is not. In the relaxed mode it returns 1
+ * instead, after putting the entry at fault back to its default and
+ * recording a warning.
+ */
+static int expand_and_check(struct entry *entry, struct strbuf *error)
+{
+	struct strbuf problem;
+	struct entry *culprit;
+
+	strbuf_init(&problem);
+	failed_entry = NULL;
+	if (expand_entry(entry, 0, &problem) != NULL
+	    && check_entry(entry, &problem) == 0) {
+		strbuf_free(&problem);
+		return 0;
+	}
+
+	/* A failed expansion is the fault of the innermost value. A default
+	 * that fails cannot be repaired by going back to it. */
+	culprit = failed_entry != NULL ? failed_entry : entry;
+	if (relaxed_warnings == NULL || culprit->is_default) {
+		strbuf_puts(error, problem.data);
+		strbuf_free(&problem);
+		return -1;
+	}
+	strbuf_printf(relaxed_warnings, "%s; using the default for this "
+		      "command\n", problem.data);
+	strbuf_free(&problem);
+	reset_to_default(culprit);
+	forget_values();
+	return 1;
+}
+
+/* Expand and check every entry; start again after each fallback to a
+ * default, which may change the values expanded before it. */
+static int expand_all(struct strbuf *error)
+{
+	size_t i = 0;
+
+	while (i < entry_count) {
+		int status = expand_and_check(&entries[i], error);
+
+		if (status < 0)
+			return -1;
+		i = status == 0 ? i + 1 : 0;
+	}
+	return 0;
+}
+
+/*
+ * Read main.cf and the overrides into a new configuration. It replaces
+ * the one in use when it loads and validate, if not NULL, accepts it;
+ * otherwise the old one stays in use.
+ */
+static int load(const char *config_dir, int (*validate)(struct strbuf *),
+		struct strbuf *error)
 {
 	struct entry *old_entries = entries;
 	size_t old_count = entry_count;
 	char *old_dir = loaded_dir;
 	char *path;
-	size_t i;
 	int status;
 
 	/* Build the new configuration beside the old one, so that a failed
@@ -486,11 +638,10 @@ int config_load(const char *config_dir, struct strbuf *error)
 	free(path);
 	if (status == 0)
 		status = apply_overrides(error);
-	for (i = 0; status == 0 && i < entry_count; i++) {
-		if (expand_entry(&entries[i], 0, error) == NULL
-		    || check_entry(&entries[i], error) != 0)
-			status = -1;
-	}
+	if (status == 0)
+		status = expand_all(error);
+	if (status == 0 && validate != NULL)
+		status = validate(error);
 	if (status != 0) {
 		config_free();
 		entries = old_entries;
@@ -500,6 +651,29 @@ int config_load(const char *config_dir, struct strbuf *error)
 	}
 	free_entries(old_entries, old_count, old_dir);
 	return 0;
+}
+
+int config_load(const char *config_dir, struct strbuf *error)
+{
+	return load(config_dir, NULL, error);
+}
+
+int config_load_validated(const char *config_dir,
+			  int (*validate)(struct strbuf *error),
+			  struct strbuf *error)
+{
+	return load(config_dir, validate, error);
+}
+
+int config_load_relaxed(const char *config_dir, struct strbuf *warnings,
+			struct strbuf *error)
+{
+	int status;
+
+	relaxed_warnings = warnings;
+	status = load(config_dir, NULL, error);
+	relaxed_warnings = NULL;
+	return status;
 }
 
 int config_check_required(struct strbuf *error)
@@ -584,6 +758,15 @@ bool config_bool(const char *name)
 mode_t config_mode(const char *name)
 {
 	return (mode_t)lookup_number(name, PARAM_MODE);
+}
+
+const char *config_source(const char *name)
+{
+	struct entry *entry = find_entry(name);
+
+	if (entry == NULL)
+		msg_panic("configuration parameter \"%s\" is not loaded", name);
+	return entry->source;
 }
 
 bool config_is_set(const char *name)

@@ -12,7 +12,17 @@
  * The configuration is process-wide, as in Postfix. config_load() replaces
  * it, applying the "name=value" overrides recorded with config_override()
  * (master.cf -o options) after the file; strings returned by config_str() stay valid until the next
- * config_load() or config_free().
+ * config_load() or config_free(). A load that fails keeps the
+ * configuration in use.
+ *
+ * config_load_validated() also runs a check of the loaded values (such
+ * as config_values_check()) and keeps the old configuration when it
+ * fails, as the master does on reload. config_load_relaxed() is for
+ * commands that must work despite a typo (stop, status, queue listing):
+ * an invalid value or a line that is not "name = value" becomes one line
+ * of warnings ("FILE line N: ...; using the default for this command")
+ * and the parameter keeps its default. It fails only when main.cf cannot
+ * be read.
  *
  * Errors name the file and line: "/etc/tlsrptd/main.cf line 12: ...".
  */
@@ -50,6 +60,11 @@ extern const size_t param_count;
 const struct param_def *param_find(const char *name);
 
 int config_load(const char *config_dir, struct strbuf *error);
+int config_load_validated(const char *config_dir,
+			  int (*validate)(struct strbuf *error),
+			  struct strbuf *error);
+int config_load_relaxed(const char *config_dir, struct strbuf *warnings,
+			struct strbuf *error);
 int config_override(const char *assignment, struct strbuf *error);
 int config_check_required(struct strbuf *error);
 void config_free(void);
@@ -62,6 +77,10 @@ long long config_size(const char *name);
 bool config_bool(const char *name);
 mode_t config_mode(const char *name);
 bool config_is_set(const char *name);
+
+/* Where the value of name comes from: "FILE line N", "-o option" or
+ * "default". */
+const char *config_source(const char *name);
 void config_foreach(void (*visit)(const char *name, const char *value,
 				  bool is_default, void *context),
 		    void *context);

@@ -14,6 +14,7 @@
 
 #include "datagram.h"
 #include "domain.h"
+#include "json_print.h"
 #include "json_text.h"
 #include "msg.h"
 #include "utf8.h"
@@ -680,19 +681,6 @@ static void add_owned_string(cJSON *object, const char *name, char *value)
 	free(value);
 }
 
-static char *print_and_delete(cJSON *object)
-{
-	char *text = cJSON_PrintUnformatted(object);
-	char *copy;
-
-	cJSON_Delete(object);
-	if (text == NULL)
-		msg_fatal("out of memory printing JSON");
-	copy = xstrdup(text);
-	cJSON_free(text);
-	return copy;
-}
-
 char *datagram_policy_key(const struct datagram *dg, size_t index)
 {
 	const struct datagram_policy *policy = &dg->policies[index];
@@ -732,7 +720,7 @@ char *datagram_policy_key(const struct datagram *dg, size_t index)
 		}
 	}
 	cJSON_AddItemToObject(object, "mx-host", hosts);
-	return print_and_delete(object);
+	return json_print_and_delete(object);
 }
 
 /* Return an address in canonical text (RFC 5952 for IPv6), or NULL. */
@@ -805,5 +793,5 @@ char *datagram_detail_key(const struct datagram_detail *detail)
 	if (detail->reason != NULL && detail->reason[0] != '\0')
 		cJSON_AddStringToObject(object, "failure-reason-code",
 					detail->reason);
-	return print_and_delete(object);
+	return json_print_and_delete(object);
 }

@@ -33,46 +33,82 @@ static void write_time(FILE *fp, const char *name, time_t when)
 	qrec_write_field(fp, name, text);
 }
 
+static void write_content(FILE *fp, const struct delivery *delivery)
+{
+	struct strbuf payload;
+	char attempts[32];
+
+	qrec_write_version(fp, DELIVERY_KIND, DELIVERY_VERSION);
+	write_text(fp, "report-id", delivery->report_id);
+	write_text(fp, "report-domain", delivery->report_domain);
+	write_text(fp, "day", delivery->day);
+	write_text(fp, "destination", delivery->destination);
+	write_text(fp, "rua", delivery->rua);
+	write_text(fp, "submitter", delivery->submitter);
+	write_text(fp, "filename", delivery->filename);
+	write_text(fp, "created", delivery->created);
+	snprintf(attempts, sizeof(attempts), "%u", delivery->attempts);
+	qrec_write_field(fp, "attempts", attempts);
+	write_time(fp, "first-attempt", delivery->first_attempt);
+	write_time(fp, "next-attempt", delivery->next_attempt);
+	write_text(fp, "last-error", delivery->last_error);
+	qrec_write_body_start(fp);
+
+	strbuf_init(&payload);
+	base64_encode_lines(delivery->payload, delivery->payload_len, 76, "\n",
+			    &payload);
+	fwrite(payload.data, 1, payload.len, fp);
+	strbuf_free(&payload);
+	qrec_write_end(fp, delivery->payload_len);
+}
+
 /*
  * Write the delivery as a new queue file in dir. With id NULL the file
  * gets a new queue ID; otherwise it keeps id (a file that moves between
  * directories). The ID used is copied to new_id when that is not NULL.
+ * A failed write leaves nothing behind, neither in tmp/ nor in dir.
  */
 int delivery_write(const struct delivery *delivery, const char *owner,
 		   const char *dir, const char *id, char new_id[QUEUE_ID_LEN + 1])
 {
 	struct queue_file file;
-	struct strbuf payload;
-	char attempts[32];
 
 	if (queue_file_create(&file, owner) != 0)
 		return -1;
-	qrec_write_version(file.fp, DELIVERY_KIND, DELIVERY_VERSION);
-	write_text(file.fp, "report-id", delivery->report_id);
-	write_text(file.fp, "report-domain", delivery->report_domain);
-	write_text(file.fp, "day", delivery->day);
-	write_text(file.fp, "destination", delivery->destination);
-	write_text(file.fp, "rua", delivery->rua);
-	write_text(file.fp, "submitter", delivery->submitter);
-	write_text(file.fp, "filename", delivery->filename);
-	write_text(file.fp, "created", delivery->created);
-	snprintf(attempts, sizeof(attempts), "%u", delivery->attempts);
-	qrec_write_field(file.fp, "attempts", attempts);
-	write_time(file.fp, "first-attempt", delivery->first_attempt);
-	write_time(file.fp, "next-attempt", delivery->next_attempt);
-	write_text(file.fp, "last-error", delivery->last_error);
-	qrec_write_body_start(file.fp);
-
-	strbuf_init(&payload);
-	base64_encode_lines(delivery->payload, delivery->payload_len, 76, "\n",
-			    &payload);
-	fwrite(payload.data, 1, payload.len, file.fp);
-	strbuf_free(&payload);
-	qrec_write_end(file.fp, delivery->payload_len);
-
+	write_content(file.fp, delivery);
 	if (new_id != NULL)
 		snprintf(new_id, QUEUE_ID_LEN + 1, "%s", id ? id : file.id);
-	return queue_file_commit(&file, dir, id);
+	if (queue_file_commit(&file, dir, id) != 0) {
+		queue_file_abort(&file);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Write the delivery as a new file of batch, which commits it under its
+ * new queue ID (copied to new_id) with the other files of the batch.
+ * Returns 0, or -1 with errno set and nothing added.
+ */
+int delivery_stage(const struct delivery *delivery, const char *owner,
+		   struct queue_batch *batch, char new_id[QUEUE_ID_LEN + 1])
+{
+	struct queue_file file;
+
+	if (queue_file_create(&file, owner) != 0)
+		return -1;
+	errno = 0;
+	write_content(file.fp, delivery);
+	if (ferror(file.fp)) {
+		int saved = errno != 0 ? errno : EIO;
+
+		queue_file_abort(&file);
+		errno = saved;
+		return -1;
+	}
+	snprintf(new_id, QUEUE_ID_LEN + 1, "%s", file.id);
+	queue_batch_add(batch, &file);
+	return 0;
 }
 
 static char *copy_text(const struct qrec *rec, const char *name)

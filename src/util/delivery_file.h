@@ -58,6 +58,8 @@ struct delivery {
 
 int delivery_write(const struct delivery *delivery, const char *owner,
 		   const char *dir, const char *id, char new_id[QUEUE_ID_LEN + 1]);
+int delivery_stage(const struct delivery *delivery, const char *owner,
+		   struct queue_batch *batch, char new_id[QUEUE_ID_LEN + 1]);
 int delivery_read(const char *path, struct delivery *delivery,
 		  struct strbuf *error);
 void delivery_free(struct delivery *delivery);

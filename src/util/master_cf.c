@@ -223,6 +223,11 @@ static int parse_columns(char **fields, size_t count,
 			 struct master_cf_entry *entry,
 			 const struct position *where, struct strbuf *error)
 {
+	if (count < MASTER_CF_COLUMNS && strncmp(fields[0], "-o", 2) == 0)
+		return fail(error, where, "expected %d columns (%s), found "
+			    "%zu; a continuation line such as \"-o "
+			    "name=value\" must start with white space",
+			    MASTER_CF_COLUMNS, column_names, count);
 	if (count < MASTER_CF_COLUMNS)
 		return fail(error, where, "expected %d columns (%s), found "
 			    "%zu", MASTER_CF_COLUMNS, column_names, count);

@@ -65,22 +65,30 @@ void msg_to_stderr(void)
 	sink = MSG_SINK_STDERR;
 }
 
+/* Look up a syslog facility by name, without case; -1 when unknown. */
+static int facility_code(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (strcasecmp(name, facilities[i].name) == 0)
+			return facilities[i].facility;
+	return -1;
+}
+
+bool msg_facility_known(const char *name)
+{
+	return facility_code(name) != -1;
+}
+
 void msg_to_syslog(const char *facility)
 {
-	int code = LOG_MAIL;
-	size_t i;
-	bool known = false;
+	int code = facility_code(facility);
 
-	for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++) {
-		if (strcasecmp(facility, facilities[i].name) == 0) {
-			code = facilities[i].facility;
-			known = true;
-		}
-	}
 	close_sinks();
-	openlog(tag, LOG_PID | LOG_NDELAY, code);
+	openlog(tag, LOG_PID | LOG_NDELAY, code != -1 ? code : LOG_MAIL);
 	sink = MSG_SINK_SYSLOG;
-	if (!known)
+	if (code == -1)
 		msg_warn("unknown syslog_facility \"%s\"; using mail", facility);
 }
 

@@ -29,6 +29,7 @@ void msg_open(const char *syslog_name, const char *program);
 const char *msg_program(void);
 void msg_to_stderr(void);
 void msg_to_syslog(const char *facility);
+bool msg_facility_known(const char *name);
 int msg_to_file(const char *path);
 
 void msg_info(const char *format, ...) MSG_PRINTF(1, 2);

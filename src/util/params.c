@@ -81,6 +81,7 @@ const struct param_def param_table[] = {
 	STR("dkim_private_key", ""),
 	STR("https_ca_file", ""),
 	BOOL("https_verify", "yes"),
+	STR("https_internal_addresses", "reject"),
 	TIME("https_connect_timeout", "30s", 1, 3600),
 	TIME("https_timeout", "120s", 1, 3600),
 };

@@ -164,6 +164,7 @@ int qrec_read(const char *path, size_t max_size, const char *kind,
 	if (queue_read_file(path, max_size, &data, &len) != 0) {
 		strbuf_printf(error, "cannot read %s: %s", path,
 			      errno == EFBIG ? "file is larger than allowed"
+			      : errno == EINVAL ? "not a regular file"
 			      : strerror(errno));
 		return -1;
 	}

@@ -37,6 +37,7 @@
 #include "config.h"
 #include "datagram.h"
 #include "domain.h"
+#include "json_print.h"
 #include "gzip.h"
 #include "msg.h"
 #include "report.h"
@@ -248,20 +249,6 @@ static void add_integer(cJSON *object, const char *name,
 	cJSON_AddItemToObject(object, name, cJSON_CreateRaw(text));
 }
 
-/* Print tree as compact JSON and delete it. */
-static char *print_and_delete(cJSON *tree)
-{
-	char *text = cJSON_PrintUnformatted(tree);
-	char *copy;
-
-	cJSON_Delete(tree);
-	if (text == NULL)
-		msg_fatal("out of memory printing a report");
-	copy = xstrdup(text);
-	cJSON_free(text);
-	return copy;
-}
-
 static const char *text_member(const cJSON *object, const char *name)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
@@ -392,7 +379,7 @@ static char *canonical_policy(const cJSON *policy,
 		cJSON_Delete(object);
 		return NULL;
 	}
-	return print_and_delete(object);
+	return json_print_and_delete(object);
 }
 
 /* Copy an optional string member; empty or invalid values are omitted. */
@@ -493,7 +480,7 @@ static char *canonical_detail(const cJSON *detail,
 	copy_member(object, detail, "additional-information", ctx);
 	if (known) {
 		copy_member(object, detail, "failure-reason-code", ctx);
-		return print_and_delete(object);
+		return json_print_and_delete(object);
 	}
 
 	if (type == NULL || !valid_text(type))
@@ -511,7 +498,7 @@ static char *canonical_detail(const cJSON *detail,
 	} else {
 		cJSON_AddStringToObject(object, "failure-reason-code", type);
 	}
-	return print_and_delete(object);
+	return json_print_and_delete(object);
 }
 
 
@@ -958,7 +945,7 @@ static char *report_json(const struct build_context *ctx,
 	for (i = 0; i < count; i++)
 		cJSON_AddItemToArray(array, policy_json(&policies[i]));
 	cJSON_AddItemToObject(root, "policies", array);
-	return print_and_delete(root);
+	return json_print_and_delete(root);
 }
 
 static size_t largest_row_count(const struct policy_entry *policies,

@@ -28,7 +28,11 @@ int request_write(const struct request *request, const char *owner,
 	qrec_write_body_start(file.fp);
 	qrec_write_end(file.fp, 0);
 	snprintf(id, QUEUE_ID_LEN + 1, "%s", file.id);
-	return queue_file_commit(&file, QUEUE_REQUESTS, NULL);
+	if (queue_file_commit(&file, QUEUE_REQUESTS, NULL) != 0) {
+		queue_file_abort(&file);
+		return -1;
+	}
+	return 0;
 }
 
 int request_read(const char *path, struct request *request,

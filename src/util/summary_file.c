@@ -922,7 +922,8 @@ static int open_checked(struct summary_stream *stream, const char *path,
 	struct stat st;
 	int status;
 
-	state->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: opening a FIFO must not block; it is refused below. */
+	state->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (state->fd < 0 || fstat(state->fd, &st) != 0) {
 		strbuf_printf(error, "cannot read %s: %s", path,
 			      strerror(errno));

@@ -102,7 +102,11 @@ class Suite:
         wrappers = self.base / "valgrind-bin"
         wrappers.mkdir(mode=0o755)
         self.valgrind_logs = self.base / "valgrind"
-        self.valgrind_logs.mkdir(mode=0o777)
+        # Forked delivery processes of the mailer open their logs after
+        # the mailer has dropped privileges, so every account may write
+        # here (chmod, because mkdir's mode is subject to the umask).
+        self.valgrind_logs.mkdir()
+        self.valgrind_logs.chmod(0o1777)
         for daemon in ("master", "receiver", "aggregator", "reporter", "mailer"):
             script = wrappers / daemon
             script.write_text(

@@ -6,6 +6,11 @@ test CA that openssl makes at test time: one for 127.0.0.1 and localhost,
 and one for another host name that must fail verification. Its reply
 depends on the request path: 200, 201, 400, 500, a 302 redirect, a slow
 reply, and a 503 that turns into 200 on the next request.
+
+127.0.0.1 is a loopback address, which the mailer rejects by default
+(https_internal_addresses = reject), so most tests set allow; the
+internal-address tests keep the default and check that the server
+receives no connection at all.
 """
 
 import gzip
@@ -13,12 +18,14 @@ import http.server
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
 
 import pytest
 
+from suite import BIN
 from test_mailer import (WAIT_SECONDS, CertificateAuthority, MailerEnv,
                          make_report, read_header)
 
@@ -32,6 +39,7 @@ class HttpsServer:
         self.requests = []
         self.lock = threading.Lock()
         self.flaky_calls = 0
+        self.connections = 0
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,6 +61,16 @@ class HttpsServer:
         self.httpd.handle_error = lambda request, address: None
         self.httpd.socket = context.wrap_socket(self.httpd.socket,
                                                 server_side=True)
+        # Count each TCP connection before the TLS handshake, so that a
+        # client that connects and gives up is counted too.
+        accept = self.httpd.get_request
+
+        def counted_accept():
+            with self.lock:
+                self.connections += 1
+            return accept()
+
+        self.httpd.get_request = counted_accept
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever,
                                        daemon=True)
@@ -134,10 +152,12 @@ def env(ca):
 
 
 def configure(env, **extra):
+    """Write main.cf for HTTPS tests; a setting of None is left out."""
     settings = {"https_ca_file": env.ca.cert, "https_connect_timeout": "2s",
-                "https_timeout": "5s"}
+                "https_timeout": "5s", "https_internal_addresses": "allow"}
     settings.update(extra)
-    env.write_config(**settings)
+    env.write_config(**{name: value for name, value in settings.items()
+                        if value is not None})
 
 
 def test_post_200_delivered(env, server):
@@ -284,3 +304,77 @@ def test_bad_ca_file_refuses_start(env):
     assert env.process.wait(WAIT_SECONDS) != 0
     assert bad in env.log()
     assert "https_ca_file" in env.log()
+
+
+def queue_listing(env):
+    result = subprocess.run([str(BIN / "tlsrpt-queue"), "-c", env.confdir,
+                             "list"], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_loopback_rejected_by_default(env, server):
+    configure(env, https_internal_addresses=None)
+    destination = server.url("/ok")
+    queue_id = env.queue_delivery(destination)
+    env.start()
+
+    failed = env.wait_for_file("failed", queue_id)
+    reason = ("%s: address 127.0.0.1 is internal (loopback); not posting "
+              "there (set https_internal_addresses = allow to permit it)"
+              % destination)
+    header = read_header(failed)
+    assert header["last-error"] == reason
+    assert header["attempts"] == "1"
+    env.wait_for(lambda: "status=bounced" in env.log(), "the log line")
+    assert ("%s: to=<%s>, relay=none, " % (queue_id, destination)
+            in env.log())
+    assert "status=bounced (%s)" % reason in env.log()
+    listing = queue_listing(env)
+    assert "%s failed" % queue_id in listing
+    assert "(%s)" % reason in listing
+    assert server.connections == 0
+    assert server.paths() == []
+
+
+def test_localhost_name_rejected(env, server):
+    configure(env, https_internal_addresses="reject")
+    destination = server.url("/ok", host="localhost")
+    queue_id = env.queue_delivery(destination)
+    env.start()
+
+    failed = env.wait_for_file("failed", queue_id)
+    error = read_header(failed)["last-error"]
+    assert error.startswith(destination + ": ")
+    # localhost may resolve to 127.0.0.1 alone or to ::1 as well.
+    assert "localhost is internal" in error
+    assert "127.0.0.1" in error
+    assert "(loopback" in error
+    assert error.endswith("(set https_internal_addresses = allow to "
+                          "permit it)")
+    assert server.connections == 0
+
+
+def test_mapped_loopback_rejected(env, server):
+    configure(env, https_internal_addresses="reject")
+    destination = "https://[::ffff:127.0.0.1]:%d/ok" % server.port
+    queue_id = env.queue_delivery(destination)
+    env.start()
+
+    failed = env.wait_for_file("failed", queue_id)
+    assert read_header(failed)["last-error"] == (
+        "%s: address ::ffff:127.0.0.1 is internal (loopback, IPv4-mapped); "
+        "not posting there (set https_internal_addresses = allow to "
+        "permit it)" % destination)
+    assert server.connections == 0
+
+
+def test_loopback_posted_when_allowed(env, server):
+    configure(env, https_internal_addresses="allow")
+    queue_id = env.queue_delivery(server.url("/ok"))
+    env.start()
+
+    env.wait_for_file("sent", queue_id)
+    assert server.paths() == ["/ok"]
+    assert server.connections == 1

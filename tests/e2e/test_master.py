@@ -659,13 +659,13 @@ def run_check(setup, *args):
 
 def test_check_reports_and_repairs(setup):
     shutil.copy(REPO / "conf" / "tlsrptd-files", setup.etc / "tlsrptd-files")
-    key = setup.base / "dkim.pem"
-    key.write_text("not a real key\n")
+    key = setup.base / "sasl-password"
+    key.write_text("secret\n")
     key.chmod(0o644)
-    setup.write_main(dkim_private_key=str(key))
+    setup.write_main(smtp_sasl_password_file=str(key))
     setup.start_fg()
     status, out, err = run_check(setup)
-    assert f"dkim_private_key {key} can be read by every user (mode 0644)" in err
+    assert f"smtp_sasl_password_file {key} can be read by every user (mode 0644)" in err
     assert status == 1
 
     # Break the layout in the ways the manifest describes.

@@ -214,6 +214,144 @@ static void expansion_growth_bounded(void **state)
 	strbuf_free(&error);
 }
 
+/* Bounds read in the notation of the type: octal modes, times and sizes
+ * with their units. */
+static void bounds_in_type_notation(void **state)
+{
+	static const struct bad_config cases[] = {
+		{"receiver_socket_mode = 010000\n", "from 0 to 07777"},
+		{"day_close_delay = 2d\n", "from 0s to 1d"},
+		{"service_restart_delay = 2h\n", "from 0s to 1h"},
+		{"receiver_socket_buffer = 1k\n", "from 64k to 1g"},
+		{"report_max_size = 1\n", "from 1k to 100m"},
+		{"keep_days = 0\n", "from 1 to 3660"},
+	};
+	struct strbuf error;
+	size_t i;
+
+	(void)state;
+	strbuf_init(&error);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (load(cases[i].text, &error) == 0)
+			fail_msg("case %zu accepted: %s", i, cases[i].text);
+		if (strstr(error.data, cases[i].message) == NULL)
+			fail_msg("case %zu: error \"%s\" lacks \"%s\"", i,
+				 error.data, cases[i].message);
+	}
+	strbuf_free(&error);
+}
+
+/* Write main.cf and load it in the relaxed mode. */
+static int load_relaxed(const char *text, struct strbuf *warnings,
+			struct strbuf *error)
+{
+	char *path = xasprintf("%s/main.cf", config_dir);
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	free(path);
+	strbuf_reset(warnings);
+	strbuf_reset(error);
+	return config_load_relaxed(config_dir, warnings, error);
+}
+
+static void relaxed_uses_defaults(void **state)
+{
+	struct strbuf warnings;
+	struct strbuf error;
+
+	(void)state;
+	strbuf_init(&warnings);
+	strbuf_init(&error);
+	assert_int_equal(load_relaxed("queue_directory = /srv/q\n"
+				      "keep_days = many\n"
+				      "no equals sign\n"
+				      "mail_owner = $nobody_here\n",
+				      &warnings, &error), 0);
+	assert_string_equal(config_str("queue_directory"), "/srv/q");
+	assert_int_equal(config_int("keep_days"), 31);
+	assert_string_equal(config_str("mail_owner"), "tlsrptd");
+	assert_string_equal(config_str("receiver_socket_owner"), "tlsrptd");
+	assert_non_null(strstr(warnings.data, "main.cf line 2: invalid value "
+			       "\"many\" for keep_days: expected a whole "
+			       "number from 1 to 3660; using the default for "
+			       "this command\n"));
+	assert_non_null(strstr(warnings.data, "main.cf line 3: missing \"=\""));
+	assert_non_null(strstr(warnings.data, "ignoring this line"));
+	assert_non_null(strstr(warnings.data, "main.cf line 4: undefined "
+			       "parameter \"$nobody_here\""));
+
+	/* Each problem is reported once. */
+	assert_null(strstr(strstr(warnings.data, "keep_days") + 1,
+			   "keep_days"));
+	strbuf_free(&warnings);
+	strbuf_free(&error);
+}
+
+static void relaxed_breaks_cycles(void **state)
+{
+	struct strbuf warnings;
+	struct strbuf error;
+
+	(void)state;
+	strbuf_init(&warnings);
+	strbuf_init(&error);
+	assert_int_equal(load_relaxed("a = $b\nb = $a\n"
+				      "queue_directory = /q/$a\n",
+				      &warnings, &error), 0);
+	assert_non_null(strstr(warnings.data, "refers to itself"));
+	assert_string_equal(config_str("queue_directory"), "/q/");
+	strbuf_free(&warnings);
+	strbuf_free(&error);
+}
+
+static void relaxed_needs_main_cf(void **state)
+{
+	struct strbuf warnings;
+	struct strbuf error;
+
+	(void)state;
+	strbuf_init(&warnings);
+	strbuf_init(&error);
+	assert_int_equal(config_load_relaxed("/nonexistent-tlsrptd-dir",
+					     &warnings, &error), -1);
+	assert_non_null(strstr(error.data, "cannot open "
+			       "/nonexistent-tlsrptd-dir/main.cf"));
+	strbuf_free(&warnings);
+	strbuf_free(&error);
+}
+
+static int reject_keep_days_7(struct strbuf *error)
+{
+	if (config_int("keep_days") != 7)
+		return 0;
+	strbuf_puts(error, "keep_days 7 rejected");
+	return -1;
+}
+
+static void validated_load_keeps_old(void **state)
+{
+	char *path = xasprintf("%s/main.cf", config_dir);
+	struct strbuf error;
+	FILE *fp;
+
+	(void)state;
+	strbuf_init(&error);
+	assert_int_equal(load("keep_days = 9\n", &error), 0);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("keep_days = 7\n", fp);
+	fclose(fp);
+	assert_int_equal(config_load_validated(config_dir, reject_keep_days_7,
+					       &error), -1);
+	assert_string_equal(error.data, "keep_days 7 rejected");
+	assert_int_equal(config_int("keep_days"), 9);
+	free(path);
+	strbuf_free(&error);
+}
+
 static void override_wins_over_file(void **state)
 {
 	struct strbuf error;
@@ -238,6 +376,11 @@ int main(void)
 		cmocka_unit_test(failed_reload_keeps_values),
 		cmocka_unit_test(required_parameters_reported),
 		cmocka_unit_test(expansion_growth_bounded),
+		cmocka_unit_test(bounds_in_type_notation),
+		cmocka_unit_test(relaxed_uses_defaults),
+		cmocka_unit_test(relaxed_breaks_cycles),
+		cmocka_unit_test(relaxed_needs_main_cf),
+		cmocka_unit_test(validated_load_keeps_old),
 		cmocka_unit_test(override_wins_over_file),
 	};
 

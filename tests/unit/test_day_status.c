@@ -1,7 +1,7 @@
 /*
  * Unit tests for the table of "tlsrptd status --day": per-domain sums over
  * records and policies, the top failure types with ties broken by name,
- * and an empty day. Each summary is written here as text and read with
+ * and an empty day with the reason it is empty. Each summary is written here as text and read with
  * summary_read(), as the command reads the aggregator's summary.
  */
 #include <setjmp.h>
@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "admin_request.h"
+#include "config.h"
 #include "day_status.h"
 #include "summary_file.h"
 #include "xalloc.h"
@@ -142,12 +144,56 @@ static void empty_day(void **state)
 	free(output);
 }
 
+/* The reason for day start + offset days, with keep_days = 10. */
+static int reason_for(int offset, struct strbuf *reason)
+{
+	char day[UTC_DAY_LEN + 1];
+
+	utc_day_format(utc_day_start(utc_now()) + offset * UTC_DAY_SECONDS,
+		       day);
+	strbuf_reset(reason);
+	return admin_request_empty_reason(day, reason);
+}
+
+static void empty_day_explained(void **state)
+{
+	char dir[] = "/tmp/test_day_status.XXXXXX";
+	struct strbuf reason;
+	char *path;
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/main.cf", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("keep_days = 10\n", fp);
+	fclose(fp);
+	strbuf_init(&reason);
+	assert_int_equal(config_load(dir, &reason), 0);
+
+	assert_int_equal(reason_for(1, &reason), 1);
+	assert_string_equal(reason.data, "a day in the future");
+	assert_int_equal(reason_for(0, &reason), 0);
+	assert_string_equal(reason.data, "no datagrams counted that day");
+	assert_int_equal(reason_for(-10, &reason), 0);
+	assert_int_equal(reason_for(-11, &reason), 1);
+	assert_string_equal(reason.data, "older than keep_days = 10: expired");
+
+	strbuf_free(&reason);
+	config_free();
+	unlink(path);
+	free(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(domains_summed),
 	    cmocka_unit_test(top_types_limited),
 	    cmocka_unit_test(empty_day),
+	    cmocka_unit_test(empty_day_explained),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -167,6 +167,10 @@ static const struct bad_case bad_cases[] = {
 	{"a unix - - n - -\n", "line 1: expected 8 columns (service type "
 	 "private unpriv chroot wakeup maxproc command), found 7"},
 	{"a unix - - n - - ../bin/x\n", "invalid command \"../bin/x\""},
+	{"a unix - - n - - x\n-o keep_days=3\n", "master.cf line 2: expected 8 "
+	 "columns (service type private unpriv chroot wakeup maxproc "
+	 "command), found 2; a continuation line such as \"-o name=value\" "
+	 "must start with white space"},
 	{"a unix - - n - - x -o\n", "invalid -o option \"\" for service "
 	 "\"a\": expected -o name=value"},
 	{"a unix - - n - - x -o novalue\n", "invalid -o option \"novalue\""},

@@ -90,8 +90,11 @@ static void commit_never_overwrites(void **state)
 	fputs("second\n", twin.fp);
 	assert_int_equal(queue_file_commit(&twin, QUEUE_OUTGOING, "NAME"), -1);
 
-	/* The loser's temporary file is gone and the winner is intact. */
+	/* The loser stays in tmp/ until it is aborted, and the winner is
+	 * intact. */
 	path = xasprintf("%s/%s.%s", QUEUE_TMP, "test", twin.id);
+	assert_int_equal(stat(path, &st), 0);
+	queue_file_abort(&twin);
 	assert_int_equal(stat(path, &st), -1);
 	free(path);
 	assert_int_equal(stat(QUEUE_OUTGOING "/NAME", &st), 0);

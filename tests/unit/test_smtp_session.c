@@ -158,7 +158,7 @@ static void server_finish(struct server *server, struct strbuf *received)
 }
 
 struct client {
-	struct smtp_relay relay;
+	struct relayhost relay;
 	struct smtp_settings settings;
 	struct smtp_envelope envelope;
 	struct strbuf peer, reason, bcc_error;
@@ -173,7 +173,7 @@ static void client_init(struct client *client, unsigned port)
 	memset(client, 0, sizeof(*client));
 	snprintf(relay, sizeof(relay), "[127.0.0.1]:%u", port);
 	strbuf_init(&error);
-	assert_int_equal(smtp_relay_parse(relay, &client->relay, &error), 0);
+	assert_int_equal(relayhost_parse(relay, &client->relay, &error), 0);
 	strbuf_free(&error);
 	client->settings.helo_name = "client.example.net";
 	client->settings.connect_timeout = 5;
@@ -199,7 +199,7 @@ static enum smtp_status client_send(struct client *client,
 
 static void client_free(struct client *client)
 {
-	smtp_relay_free(&client->relay);
+	relayhost_free(&client->relay);
 	strbuf_free(&client->peer);
 	strbuf_free(&client->reason);
 	strbuf_free(&client->bcc_error);

@@ -10,10 +10,11 @@
  * Names are resolved once, at start and before the receiver drops
  * privileges or chroots, because the password database may not be
  * reachable after that. authorized_users_parse() fails on a name that
- * the database does not know, naming it.
+ * the database does not know, naming it; "tlsrptd check" and the master
+ * use it to catch such a name before the receiver starts.
  */
-#ifndef TLSRPTD_RECEIVER_AUTHORIZED_USERS_H
-#define TLSRPTD_RECEIVER_AUTHORIZED_USERS_H
+#ifndef TLSRPTD_AUTHORIZED_USERS_H
+#define TLSRPTD_AUTHORIZED_USERS_H
 
 #include <stdbool.h>
 #include <stddef.h>

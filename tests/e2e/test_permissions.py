@@ -1,0 +1,244 @@
+"""Permissions: "tlsrptd check" finds unsafe modes and owners, and
+"tlsrptd check -f" repairs what it may.
+
+Each test breaks one thing in a real suite's queue or configuration and
+reads check's messages. Where check may repair, it then runs -f and
+checks again. The broken things: a world-writable queue directory and
+queue file, a receiver socket with an unsafe mode on disk or in main.cf,
+a socket directory that every user may write, a DKIM key that others can
+read, queue files and directories owned by the wrong account (as root
+only), and a symbolic link in the queue, which -f must not follow.
+"""
+
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+from suite import BIN, REPO, TEST_ACCOUNT, Suite, make_base_dir
+from test_dkim import make_key
+
+root_only = pytest.mark.skipif(os.geteuid() != 0,
+                               reason="owners are checked as root only")
+
+
+def queue_id(number):
+    return "%09X%05X%06X%04X" % (1, 0, 0, number)
+
+
+def check(suite, *options):
+    """Run tlsrptd check; return (exit status, stdout, stderr)."""
+    result = suite.command("check", *options, check=False)
+    return result.returncode, result.stdout, result.stderr
+
+
+def errors(stderr):
+    return [line for line in stderr.splitlines()
+            if line.startswith("tlsrptd: error: ")]
+
+
+def assert_clean(suite):
+    status, out, err = check(suite)
+    assert errors(err) == [], err
+    assert status == 0
+    assert "tlsrptd: check: 0 errors" in out
+
+
+def give_to_suite(path):
+    """As root, give a file to mail_owner, as the workers would write it."""
+    if os.geteuid() == 0:
+        account = pwd.getpwnam(TEST_ACCOUNT)
+        os.lchown(path, account.pw_uid, account.pw_gid)
+
+
+def new_suite(start=True, **parameters):
+    suite = Suite(make_base_dir(), **parameters)
+    shutil.copy(REPO / "conf" / "tlsrptd-files", suite.etc / "tlsrptd-files")
+    if start:
+        suite.start()
+    return suite
+
+
+@pytest.fixture
+def suite():
+    running = new_suite()
+    yield running
+    running.cleanup()
+
+
+def test_fresh_suite_passes(suite):
+    assert_clean(suite)
+
+
+def test_world_writable_queue_repaired(suite):
+    incoming = suite.queue / "incoming"
+    held_file = suite.queue / "hold" / queue_id(1)
+    held_file.write_text("a held delivery\n")
+    give_to_suite(held_file)
+    incoming.chmod(0o777)
+    held_file.chmod(0o666)
+
+    status, _, err = check(suite)
+    assert status == 1
+    assert f"{incoming} is writable by every user (mode 0777)" in err
+    assert f"{incoming} has mode 0777, expected 1770" in err
+    assert f"{held_file} is writable by every user (mode 0666)" in err
+    assert f"{held_file} has mode 0666, expected 0640" in err
+
+    status, out, err = check(suite, "-f")
+    assert status == 0, err
+    assert f"tlsrptd: repaired {incoming}: " in out
+    assert f"tlsrptd: repaired {held_file}: " in out
+    assert stat.S_IMODE(incoming.stat().st_mode) == 0o1770
+    assert stat.S_IMODE(held_file.stat().st_mode) == 0o640
+    assert_clean(suite)
+
+
+def test_unsafe_socket_mode_repaired(suite):
+    suite.socket.chmod(0o666)
+    status, _, err = check(suite)
+    assert status == 1
+    assert f"{suite.socket} has mode 0666, expected 0660" in err
+
+    status, out, err = check(suite, "-f")
+    assert status == 0, err
+    assert f"tlsrptd: repaired {suite.socket}: " in out
+    assert stat.S_IMODE(suite.socket.stat().st_mode) == 0o660
+    assert_clean(suite)
+
+
+def test_socket_directory_writable_by_all(suite):
+    directory = suite.socket.parent
+    directory.chmod(0o777)
+    try:
+        status, _, err = check(suite)
+        assert status == 1
+        assert f"{directory}, the directory of receiver_socket, is " \
+            "writable by every user, who could replace the socket" in err
+
+        # The directory is the administrator's choice: -f leaves it.
+        status, _, err = check(suite, "-f")
+        assert status == 1
+        assert f"{directory}, the directory of receiver_socket" in err
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o777
+
+        # The sticky bit keeps others from replacing the socket.
+        directory.chmod(0o1777)
+        assert_clean(suite)
+    finally:
+        directory.chmod(0o755)
+
+
+@pytest.mark.parametrize("authorized", [False, True],
+                         ids=["open-socket", "authorized-users"])
+def test_socket_mode_setting_for_everyone(authorized):
+    parameters = {"receiver_socket_mode": "0666"}
+    if authorized:
+        parameters["receiver_authorized_users"] = \
+            pwd.getpwuid(os.geteuid()).pw_name
+    suite = new_suite(start=False, **parameters)
+    try:
+        status, _, err = check(suite)
+        message = "receiver_socket_mode 0666 lets every local user send " \
+            "datagrams and so forge the counts of the reports"
+        if authorized:
+            assert message not in err
+            assert errors(err) == [], err
+            assert status == 0
+        else:
+            assert message in err
+            assert status == 1
+    finally:
+        suite.cleanup()
+
+
+def test_dkim_key_readable_by_others(tmp_path):
+    key, _ = make_key(tmp_path, "ed25519")
+    key.chmod(0o644)
+    suite = new_suite(start=False, dkim_domain="reports.example.net",
+                      dkim_selector="tlsrpt2026", dkim_private_key=str(key))
+    try:
+        status, _, err = check(suite)
+        assert status == 1
+        assert f"dkim_private_key {key} can be read by every user " \
+            "(mode 0644); make it mode 0600, owned by root" in err
+
+        status, out, err = check(suite, "-f")
+        assert status == 0, err
+        assert f"tlsrptd: repaired {key}: mode 0640, was 0644" in out
+        assert stat.S_IMODE(key.stat().st_mode) == 0o640
+        assert "dkim_private_key" not in check(suite)[2]
+    finally:
+        suite.cleanup()
+
+
+@root_only
+def test_wrong_owner_repaired(suite):
+    nobody = pwd.getpwnam("nobody")
+    account = pwd.getpwnam(TEST_ACCOUNT)
+    held_file = suite.queue / "hold" / queue_id(2)
+    held_file.write_text("a held delivery\n")
+    held_file.chmod(0o640)
+    os.chown(held_file, nobody.pw_uid, account.pw_gid)
+    deferred = suite.queue / "deferred"
+    os.chown(deferred, nobody.pw_uid, nobody.pw_gid)
+
+    status, _, err = check(suite)
+    assert status == 1
+    assert f"{held_file} is owned by {nobody.pw_uid}:{account.pw_gid}, expected " \
+        f"{TEST_ACCOUNT}:" in err
+    assert f"{deferred} is owned by {nobody.pw_uid}:{nobody.pw_gid}, " \
+        f"expected {TEST_ACCOUNT}:" in err
+
+    status, out, err = check(suite, "-f")
+    assert status == 0, err
+    for path in (held_file, deferred):
+        assert f"tlsrptd: repaired {path}: owner {account.pw_uid}:" \
+            f"{account.pw_gid}" in out
+        assert (path.stat().st_uid, path.stat().st_gid) == \
+            (account.pw_uid, account.pw_gid)
+    assert_clean(suite)
+
+
+def test_repair_does_not_follow_links(suite):
+    """A link planted in the queue is reported, and -f, run as root,
+    changes neither the link's target nor its owner."""
+    victim = suite.base / "victim"
+    victim.write_text("outside the queue\n")
+    victim.chmod(0o666)
+    before = victim.stat()
+    link = suite.queue / "hold" / queue_id(3)
+    link.symlink_to(victim)
+    give_to_suite(link)
+
+    status, _, err = check(suite)
+    assert status == 1
+    assert f"{link} is a symbolic link, expected a regular file; remove " \
+        "or rename it" in err
+
+    status, _, err = check(suite, "-f")
+    assert status == 1
+    after = victim.stat()
+    assert stat.S_IMODE(after.st_mode) == 0o666
+    assert (after.st_uid, after.st_gid) == (before.st_uid, before.st_gid)
+
+    link.unlink()
+    assert_clean(suite)
+
+
+def test_ordinary_user_checks_modes_only():
+    """Run by another user than root, check says it leaves owners alone."""
+    suite = new_suite(start=False)
+    try:
+        command = [str(BIN / "tlsrptd"), "-c", str(suite.etc), "check"]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "nobody", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True,
+                                timeout=60)
+        assert "not running as root: checking modes, not owners" in \
+            result.stdout, result.stdout + result.stderr
+    finally:
+        suite.cleanup()
