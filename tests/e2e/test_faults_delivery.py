@@ -121,8 +121,12 @@ def test_reporter_failure_withdraws_deliveries(make_fault_suite, smtp,
     suite.wait_log(r"cannot commit \d+ delivery files into outgoing/: "
                    r"Input/output error")
     assert not suite.files("outgoing")
-    assert not [path for path in suite.files("tmp")
-                if re.fullmatch(r"reporter\.[0-9A-F]{24}", path.name)]
+    # The reporter logs the failure first and then removes the staged
+    # files from tmp/.
+    wait_until(lambda: not [path for path in suite.files("tmp")
+                            if re.fullmatch(r"reporter\.[0-9A-F]{24}",
+                                            path.name)],
+               timeout=10, what="the staged delivery files to leave tmp/")
     assert not smtp.handler.received()
 
     suite.set_fault("reporter", "off")
