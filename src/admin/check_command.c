@@ -8,15 +8,22 @@
  * What is checked:
  * - main.cf loads and its values are usable (config_values.h: the
  *   required parameters, relayhost, smtp_tls_security_level,
- *   delivery_redirect, the DKIM settings and more);
- * - master.cf parses and each of its commands is a program in
- *   daemon_directory. A missing standard service (receiver, aggregator,
- *   reporter, mailer) is a warning;
+ *   delivery_redirect, the DKIM settings, as root the accounts of
+ *   receiver_socket_owner and receiver_socket_group, and more);
+ * - master.cf parses, each of its commands is a program in
+ *   daemon_directory, and it defines a dgram service. A missing standard
+ *   service (receiver, aggregator, reporter, mailer) and an unknown name
+ *   in "-o name=value" are warnings;
+ * - the configuration directory, main.cf, master.cf and tlsrptd-files are
+ *   not writable by others and, as root, are owned by root, because the
+ *   master runs as root and reads them (-f removes the write permission
+ *   for others, and changes no owner);
  * - mail_owner, and every account that master.cf gives a service with
  *   "-o mail_owner=NAME", exists, is not root, and (for the latter) has
  *   mail_owner's primary group, through which the queue is shared;
  * - every path of the manifest CONFIG_DIR/tlsrptd-files (manifest.h):
- *   type, owner, group and mode, including the receiver socket;
+ *   type, owner, group and mode, including the receiver socket. An
+ *   account of the manifest that does not exist is one error per line;
  * - no directory or file in the queue is writable by others;
  * - others cannot write to the receiver socket (receiver_socket_mode),
  *   unless receiver_authorized_users names the senders it accepts;
@@ -64,6 +71,7 @@ struct check {
 	bool privileged;
 	bool master_running;
 	bool skip_queue;	/* queue_directory is missing or not one */
+	int account_line;	/* last manifest line with an unknown account */
 	unsigned errors;
 	unsigned warnings;
 	unsigned repairs;
@@ -254,6 +262,19 @@ static void check_accounts(struct check *check, const struct master_cf *table)
 	}
 }
 
+/* Report an account of a manifest line that does not exist, once per
+ * line although the line may cover many files. */
+static void unknown_account(struct check *check,
+			    const struct manifest_entry *entry,
+			    const char *column, const char *name)
+{
+	if (check->account_line == entry->line)
+		return;
+	check->account_line = entry->line;
+	report(check, true, "%s: %s \"%s\" (tlsrptd-files line %d) not found",
+	       entry->path, column, name, entry->line);
+}
+
 /* Resolve the owner and group columns; -1 when a name is unknown. */
 static int expected_ids(struct check *check,
 			const struct manifest_entry *entry, uid_t *uid,
@@ -265,9 +286,7 @@ static int expected_ids(struct check *check,
 		struct passwd *pw = getpwnam(entry->owner);
 
 		if (pw == NULL) {
-			report(check, true, "%s: owner \"%s\" (tlsrptd-files "
-			       "line %d) not found", entry->path, entry->owner,
-			       entry->line);
+			unknown_account(check, entry, "owner", entry->owner);
 			return -1;
 		}
 		*uid = pw->pw_uid;
@@ -276,9 +295,7 @@ static int expected_ids(struct check *check,
 		struct group *gr = getgrnam(entry->group);
 
 		if (gr == NULL) {
-			report(check, true, "%s: group \"%s\" (tlsrptd-files "
-			       "line %d) not found", entry->path, entry->group,
-			       entry->line);
+			unknown_account(check, entry, "group", entry->group);
 			return -1;
 		}
 		*gid = gr->gr_gid;
@@ -483,6 +500,48 @@ static void check_not_world_writable(struct check *check, const char *path,
 	       "\"tlsrptd check -f\"", path, (unsigned)(st->st_mode & 07777));
 }
 
+/* Check one configuration file or the configuration directory. The
+ * master runs as root and reads these files, so an account that can
+ * change one can run commands as root. */
+static void check_config_path(struct check *check, const char *path)
+{
+	struct stat st;
+	struct stat link;
+
+	/* A file that is missing is reported where it is read. */
+	if (stat(path, &st) != 0 || lstat(path, &link) != 0)
+		return;
+	if (check->privileged && st.st_uid != 0)
+		report(check, true, "%s is owned by user ID %ld, not by root, "
+		       "but the master runs as root and reads it; run \"chown "
+		       "root %s\"", path, (long)st.st_uid, path);
+	if (!S_ISLNK(link.st_mode)) {
+		check_not_world_writable(check, path, &link);
+		return;
+	}
+	if (st.st_mode & S_IWOTH)
+		report(check, true, "%s is writable by every user (mode "
+		       "%04o) through a symbolic link, which \"tlsrptd check "
+		       "-f\" does not follow; run \"chmod o-w %s\"", path,
+		       (unsigned)(st.st_mode & 07777), path);
+}
+
+static void check_config_files(struct check *check, const char *config_dir)
+{
+	static const char *const names[] = {
+		"main.cf", "master.cf", MANIFEST_FILE,
+	};
+	size_t i;
+
+	check_config_path(check, config_dir);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *path = xasprintf("%s/%s", config_dir, names[i]);
+
+		check_config_path(check, path);
+		free(path);
+	}
+}
+
 /* Walk the queue directory two levels deep. */
 static void check_world_writable(struct check *check, const char *dir_path,
 				 int depth)
@@ -533,16 +592,12 @@ static void check_socket_directory(struct check *check)
  * names the senders. */
 static void check_socket_mode(struct check *check)
 {
-	mode_t mode = config_mode("receiver_socket_mode");
+	struct strbuf problem;
 
-	if (!(mode & S_IWOTH)
-	    || config_str("receiver_authorized_users")[0] != '\0')
-		return;
-	report(check, true, "receiver_socket_mode %04o lets every local user "
-	       "send datagrams and so forge the counts of the reports; use "
-	       "0660 with receiver_socket_group set to the MTA's group, or "
-	       "name the senders in receiver_authorized_users",
-	       (unsigned)mode);
+	strbuf_init(&problem);
+	if (config_socket_open_to_all(&problem))
+		report(check, true, "%s", problem.data);
+	strbuf_free(&problem);
 }
 
 /* A file that the mailer reads as root before it drops privileges (the
@@ -550,26 +605,28 @@ static void check_socket_mode(struct check *check)
 static void check_secret(struct check *check, const char *name)
 {
 	const char *path = config_str(name);
+	struct strbuf problem;
 	struct passwd *pw;
 	struct stat st;
+
+	strbuf_init(&problem);
+	if (config_secret_readable_by_all(name, &problem)) {
+		if (check->fix && stat(path, &st) == 0
+		    && chmod(path, st.st_mode & 07770) == 0)
+			repaired(check, "%s: mode %04o, was %04o", path,
+				 (unsigned)(st.st_mode & 07770),
+				 (unsigned)(st.st_mode & 07777));
+		else
+			report(check, true, "%s", problem.data);
+		strbuf_free(&problem);
+		return;
+	}
+	strbuf_free(&problem);
 
 	/* config_values_check() has reported a file that is missing or not
 	 * a regular file. */
 	if (path[0] == '\0' || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return;
-	if (st.st_mode & S_IRWXO) {
-		mode_t mode = st.st_mode & 07770;
-
-		if (check->fix && chmod(path, mode) == 0) {
-			repaired(check, "%s: mode %04o, was %04o", path,
-				 (unsigned)mode, (unsigned)(st.st_mode & 07777));
-			return;
-		}
-		report(check, true, "%s %s can be read by every user (mode "
-		       "%04o); make it mode 0600, owned by root", name, path,
-		       (unsigned)(st.st_mode & 07777));
-		return;
-	}
 	pw = getpwnam(config_str("mail_owner"));
 	if ((st.st_mode & S_IRGRP) && pw != NULL && st.st_gid == pw->pw_gid)
 		report(check, false, "%s %s can be read by the suite's group, "
@@ -593,8 +650,8 @@ static void check_dgram_qlen(struct check *check)
 	strbuf_free(&message);
 }
 
-int check_command(const char *config_dir, const char *daemon_dir, int argc,
-		  char **argv)
+int check_command(const char *config_dir, const char *daemon_dir,
+		  const char *main_cf_errors, int argc, char **argv)
 {
 	struct check check;
 	struct master_cf table;
@@ -611,6 +668,7 @@ int check_command(const char *config_dir, const char *daemon_dir, int argc,
 		check.fix = true;
 	}
 	check.privileged = geteuid() == 0;
+	report(&check, true, "%s", main_cf_errors);
 	pid_path = xasprintf("%s/%s", config_str("queue_directory"),
 			     MASTER_PID_FILE);
 	check.master_running = master_pid_holder(pid_path) > 0;
@@ -620,6 +678,7 @@ int check_command(const char *config_dir, const char *daemon_dir, int argc,
 		       "owners\n");
 
 	check_configuration(&check, config_dir, daemon_dir, &table);
+	check_config_files(&check, config_dir);
 	check_accounts(&check, &table);
 	master_cf_free(&table);
 	check_queue_directory(&check);

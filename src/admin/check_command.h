@@ -6,7 +6,7 @@
 #define TLSRPTD_CHECK_COMMAND_H
 
 /* daemon_dir is where master.cf's commands are, NULL when unknown. */
-int check_command(const char *config_dir, const char *daemon_dir, int argc,
-		  char **argv);
+int check_command(const char *config_dir, const char *daemon_dir,
+		  const char *main_cf_errors, int argc, char **argv);
 
 #endif

@@ -176,7 +176,8 @@ static int check_values(const struct control *control)
 
 	strbuf_init(&errors);
 	strbuf_init(&warnings);
-	if (config_values_check(CONFIG_VALUES_LOAD_KEYS, &errors,
+	if (config_values_check(CONFIG_VALUES_LOAD_KEYS
+				| CONFIG_VALUES_WARN_EXPOSED, &errors,
 				&warnings) != 0)
 		status = 1;
 	if (master_cf_read(path, &table, &errors) != 0) {
@@ -197,22 +198,30 @@ static int check_values(const struct control *control)
 	return status;
 }
 
-/* Load main.cf in the given mode; LOAD_CHECKED also checks master.cf. */
-static int load_config(const struct control *control, enum load_mode mode)
+/* Return 0 when main.cf can be read, else print why not and return 1. */
+static int check_main_cf_readable(const struct control *control)
 {
 	char *main_cf = xasprintf("%s/main.cf", control->config_dir);
-	struct strbuf error;
-	struct strbuf warnings;
 	int status = 0;
 
-	if (access(main_cf, R_OK) != 0) {
+	if (access(main_cf, R_OK) != 0)
 		status = fail("cannot open %s: %s; use -c DIR or set %s to "
 			      "name the configuration directory", main_cf,
 			      strerror(errno), CONFIG_DEFAULT_DIR_ENV);
-		free(main_cf);
-		return status;
-	}
 	free(main_cf);
+	return status;
+}
+
+/* Load main.cf in the given mode; LOAD_CHECKED also checks master.cf. */
+static int load_config(const struct control *control, enum load_mode mode)
+{
+	struct strbuf error;
+	struct strbuf warnings;
+	int status = 0;
+	int loaded;
+
+	if (check_main_cf_readable(control) != 0)
+		return 1;
 
 	strbuf_init(&error);
 	strbuf_init(&warnings);
@@ -221,11 +230,18 @@ static int load_config(const struct control *control, enum load_mode mode)
 					&error) != 0)
 			status = fail("%s", error.data);
 		print_lines("tlsrptd: warning: ", warnings.data);
+	} else if (mode == LOAD_CHECKED) {
+		/* Every problem of main.cf, then those of its values. */
+		loaded = config_load_with_defaults(control->config_dir,
+						   &error);
+		print_lines("tlsrptd: error: ", error.data);
+		if (loaded >= 0 && check_values(control) != 0)
+			status = 1;
+		if (loaded != 0)
+			status = 1;
 	} else if (config_load(control->config_dir, &error) != 0) {
 		print_lines("tlsrptd: error: ", error.data);
 		status = 1;
-	} else if (mode == LOAD_CHECKED) {
-		status = check_values(control);
 	}
 	strbuf_free(&error);
 	strbuf_free(&warnings);
@@ -552,12 +568,24 @@ static int run_verb_with_arguments(const struct control *control, int argc,
 		return report_command(argc, argv);
 	}
 	if (strcmp(argv[0], "check") == 0) {
-		if (load_config(control, LOAD_STRICT) != 0)
+		struct strbuf errors;
+
+		/* The check reports and counts the problems of main.cf and
+		 * checks the rest with defaults in place of invalid values. */
+		if (check_main_cf_readable(control) != 0)
 			return 1;
+		strbuf_init(&errors);
+		if (config_load_with_defaults(control->config_dir,
+					      &errors) < 0) {
+			print_lines("tlsrptd: error: ", errors.data);
+			strbuf_free(&errors);
+			return 1;
+		}
 		daemon_dir = daemon_directory();
-		status = check_command(control->config_dir, daemon_dir, argc,
-				       argv);
+		status = check_command(control->config_dir, daemon_dir,
+				       errors.data, argc, argv);
 		free(daemon_dir);
+		strbuf_free(&errors);
 		return status;
 	}
 	return day_status(control, argc, argv);

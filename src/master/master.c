@@ -133,17 +133,6 @@ static void log_identity(const struct master *master)
 			 "user IDs", (long)geteuid());
 }
 
-static void check_dgram_service(const struct master *master)
-{
-	size_t i;
-
-	for (i = 0; i < master->table.count; i++)
-		if (master->table.entries[i].type == MASTER_CF_DGRAM)
-			return;
-	msg_warn("%s defines no dgram service; nothing reads datagrams sent "
-		 "to %s", master->table.path, master->socket_path);
-}
-
 static void begin_shutdown(struct master *master, long long now)
 {
 	msg_info("terminating on signal %d", (int)master_sig_stop);
@@ -292,7 +281,7 @@ int main(int argc, char **argv)
 	msg_info("daemon started -- version %s, configuration %s",
 		 TLSRPTD_VERSION, master.config_dir);
 	log_identity(&master);
-	check_dgram_service(&master);
+	master_config_log_warnings(&master);
 	if (!master.foreground)
 		detach(startup_fd, master.log_to_stderr);
 

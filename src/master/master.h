@@ -67,6 +67,8 @@ struct master {
 				 * workers read, as they started with it */
 	size_t worker_config_count;
 	struct master_cf table;	/* the master.cf in use */
+	char *start_warnings;	/* of the configuration check at start, to
+				 * log once the log is open */
 	bool foreground;
 	bool log_to_stderr;
 	bool privileged;	/* running as root: change owners */
@@ -100,6 +102,7 @@ long long master_now(void);
 void master_config_load(struct master *master, const char *config_dir);
 void master_config_reload(struct master *master);
 void master_config_free(struct master *master);
+void master_config_log_warnings(struct master *master);
 void master_resolve_owner(struct master *master);
 void master_open_log(struct master *master);
 const char *master_fixed_option(const struct master *master,

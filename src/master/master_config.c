@@ -3,9 +3,12 @@
  *
  * At start a configuration error is fatal. On reload (SIGHUP) an error in
  * either file keeps the whole old configuration in use and is logged.
- * Errors include values that would stop a worker at its start and
- * master.cf commands that are not programs in daemon_directory
- * (config_values.h), each logged on a line of its own.
+ * Errors include values that would stop a worker at its start, master.cf
+ * commands that are not programs in daemon_directory and a master.cf
+ * without a dgram service (config_values.h), each logged on a line of
+ * its own. The warnings of these checks at start (unknown names in
+ * master.cf "-o" options, a socket or key open to every user) are logged
+ * once the configured log is open, so they reach maillog_file or syslog.
  *
  * Three values cannot change while the master runs: queue_directory (the
  * master's working directory and pid lock), receiver_socket (kept open
@@ -290,18 +293,23 @@ void master_config_load(struct master *master, const char *config_dir)
 
 	strbuf_init(&error);
 	strbuf_init(&warnings);
-	if (config_load(master->config_dir, &error) != 0)
-		msg_fatal("%s", error.data);
-	config_values_check(CONFIG_VALUES_LOAD_KEYS, &error, &warnings);
+	/* Every problem of main.cf and of its values goes out at once. */
+	if (config_load_with_defaults(master->config_dir, &error) < 0)
+		fatal_lines(error.data, master->config_dir);
+	config_values_check(CONFIG_VALUES_LOAD_KEYS
+			    | CONFIG_VALUES_WARN_EXPOSED, &error, &warnings);
 	master->daemon_dir = daemon_directory();
 	if (read_master_cf(&master->table, master->config_dir, &error) == 0)
 		config_services_check(&master->table, master->daemon_dir,
 				      &error, &warnings);
-	warn_lines("", warnings.data);
-	if (error.len > 0)
+	if (error.len > 0) {
+		warn_lines("", warnings.data);
 		fatal_lines(error.data, master->config_dir);
+	}
 	strbuf_free(&error);
-	strbuf_free(&warnings);
+
+	/* Logged by master_config_log_warnings(), in the configured log. */
+	master->start_warnings = strbuf_detach(&warnings, NULL);
 
 	master->queue_dir = xstrdup(config_str("queue_directory"));
 	master->socket_path = xstrdup(config_str("receiver_socket"));
@@ -311,8 +319,18 @@ void master_config_load(struct master *master, const char *config_dir)
 	master->worker_config_count = snapshot.count;
 }
 
+/* Log the warnings of the configuration check at start, once the log
+ * that main.cf configures is open. */
+void master_config_log_warnings(struct master *master)
+{
+	warn_lines("", master->start_warnings);
+	free(master->start_warnings);
+	master->start_warnings = NULL;
+}
+
 void master_config_free(struct master *master)
 {
+	free(master->start_warnings);
 	free_worker_config(master);
 	master_cf_free(&master->table);
 	free(master->config_dir);
@@ -424,7 +442,8 @@ static int validate_reload(struct strbuf *error)
 	char *daemon_dir = daemon_directory();
 	int status = 0;
 
-	if (config_values_check(CONFIG_VALUES_LOAD_KEYS, error,
+	if (config_values_check(CONFIG_VALUES_LOAD_KEYS
+				| CONFIG_VALUES_WARN_EXPOSED, error,
 				reload_warnings) != 0)
 		status = -1;
 	if (config_services_check(reload_table, daemon_dir, error,

@@ -24,6 +24,8 @@ struct entry {
 	char *value;		/* expanded value, NULL until computed */
 	char *source;		/* "default", "FILE line N" or "-o" */
 	const struct param_def *def;	/* NULL for unknown names */
+	int line_number;	/* line of main.cf, INT_MAX for -o, 0 for a
+				 * default */
 	bool is_default;
 	bool expanding;		/* cycle detection */
 };
@@ -34,12 +36,93 @@ static char *loaded_dir;
 static char **overrides;
 static size_t override_count;
 
-/* While config_load_relaxed() runs: where its warnings go, else NULL. */
-static struct strbuf *relaxed_warnings;
+/* A problem found during a load, kept until the load sorts them. */
+struct problem {
+	int line_number;	/* as in struct entry */
+	size_t order;		/* when it was found, for equal lines */
+	char *text;
+};
 
-/* The innermost entry whose $name expansion failed, for the relaxed mode
- * to put back to its default. */
+/*
+ * The reporting rules of one load for a problem that a default can
+ * repair: an invalid value (the parameter goes back to its default) or a
+ * line that is not "name = value" (the line is skipped). The load goes
+ * on, so that one run lists every such problem, and then writes them in
+ * the order of their lines in main.cf.
+ */
+struct load_mode {
+	struct strbuf *out;		/* where the problems go */
+	bool newline_after_each;	/* relaxed: "...\n" per line, else
+					 * '\n' between lines */
+	const char *value_note;		/* appended for an invalid value */
+	const char *line_note;		/* appended for a skipped line */
+	struct problem *problems;
+	size_t problem_count;
+};
+
+/* The mode of the load that is running, else NULL. */
+static struct load_mode *load_mode;
+
+/* The innermost entry whose $name expansion failed, for the load to put
+ * back to its default. */
 static struct entry *failed_entry;
+
+/* Start a new line in a list of messages separated by '\n'. */
+static void begin_line(struct strbuf *out)
+{
+	if (out->len > 0)
+		strbuf_putc(out, '\n');
+}
+
+/* Record a problem that the load repairs with a default or by skipping
+ * the line, followed by note. */
+static void report_problem(int line_number, const char *text,
+			   const char *note)
+{
+	struct problem *problem;
+
+	load_mode->problems = xreallocarray(load_mode->problems,
+					    load_mode->problem_count + 1,
+					    sizeof(*load_mode->problems));
+	problem = &load_mode->problems[load_mode->problem_count];
+	problem->line_number = line_number;
+	problem->order = load_mode->problem_count++;
+	problem->text = xasprintf("%s%s", text, note);
+}
+
+static int compare_problems(const void *left, const void *right)
+{
+	const struct problem *a = left;
+	const struct problem *b = right;
+
+	if (a->line_number != b->line_number)
+		return a->line_number < b->line_number ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* Write the problems of mode in the order of their lines and free them.
+ * The count stays, for the caller's result. */
+static void write_problems(struct load_mode *mode)
+{
+	size_t i;
+
+	if (mode->problem_count == 0)
+		return;
+	qsort(mode->problems, mode->problem_count, sizeof(*mode->problems),
+	      compare_problems);
+	for (i = 0; i < mode->problem_count; i++) {
+		if (mode->newline_after_each) {
+			strbuf_printf(mode->out, "%s\n",
+				      mode->problems[i].text);
+		} else {
+			begin_line(mode->out);
+			strbuf_puts(mode->out, mode->problems[i].text);
+		}
+		free(mode->problems[i].text);
+	}
+	free(mode->problems);
+	mode->problems = NULL;
+}
 
 const struct param_def *param_find(const char *name)
 {
@@ -61,8 +144,8 @@ static struct entry *find_entry(const char *name)
 	return NULL;
 }
 
-static void set_entry(const char *name, const char *raw, const char *source,
-		      bool is_default)
+static struct entry *set_entry(const char *name, const char *raw,
+			       const char *source, bool is_default)
 {
 	struct entry *entry = find_entry(name);
 
@@ -78,7 +161,9 @@ static void set_entry(const char *name, const char *raw, const char *source,
 	free(entry->source);
 	entry->raw = xstrdup(raw);
 	entry->source = xstrdup(source);
+	entry->line_number = 0;
 	entry->is_default = is_default;
+	return entry;
 }
 
 static void free_entries(struct entry *list, size_t count, char *dir)
@@ -140,8 +225,26 @@ static char *trim(char *text)
 	return text;
 }
 
+/* Explain a parameter name with a character other than a letter, digit
+ * or "_", and suggest the known parameter that has "_" for each "-". */
+static void report_invalid_name(const char *name, size_t len,
+				const char *source, struct strbuf *error)
+{
+	char *suggestion = xstrndup(name, len);
+	char *hyphen;
+
+	strbuf_printf(error, "%s: invalid parameter name \"%.*s\": names "
+		      "contain only letters, digits and \"_\"", source,
+		      (int)len, name);
+	while ((hyphen = strchr(suggestion, '-')) != NULL)
+		*hyphen = '_';
+	if (param_find(suggestion) != NULL)
+		strbuf_printf(error, "; did you mean \"%s\"?", suggestion);
+	free(suggestion);
+}
+
 /* Split one logical line into name and value and record it. */
-static int parse_assignment(char *line, const char *source,
+static int parse_assignment(char *line, const char *source, int line_number,
 			    struct strbuf *error)
 {
 	char *name = trim(line);
@@ -150,6 +253,12 @@ static int parse_assignment(char *line, const char *source,
 
 	while (is_name_char((unsigned char)*cursor))
 		cursor++;
+	if (*cursor != '\0' && *cursor != ' ' && *cursor != '\t'
+	    && *cursor != '=') {
+		report_invalid_name(name, strcspn(name, " \t="), source,
+				    error);
+		return -1;
+	}
 	if (cursor == name) {
 		strbuf_printf(error, "%s: missing parameter name before "
 			      "\"=\"; expected \"name = value\"", source);
@@ -169,34 +278,31 @@ static int parse_assignment(char *line, const char *source,
 	if (param_find(name) == NULL)
 		msg_warn("%s: unknown parameter \"%s\"; check the spelling",
 			 source, name);
-	set_entry(name, value, source, false);
+	set_entry(name, value, source, false)->line_number = line_number;
 	return 0;
 }
 
-static int commit_logical_line(struct strbuf *logical, const char *path,
-			       int line_number, struct strbuf *error)
+static void commit_logical_line(struct strbuf *logical, const char *path,
+				int line_number)
 {
 	char source[PATH_MAX + 32];
 	struct strbuf problem;
 	int status;
 
 	if (logical->len == 0)
-		return 0;
+		return;
 	snprintf(source, sizeof(source), "%s line %d", path, line_number);
 	strbuf_init(&problem);
-	status = parse_assignment(logical->data, source, &problem);
+	status = parse_assignment(logical->data, source, line_number,
+				  &problem);
 	strbuf_reset(logical);
 
-	/* The relaxed mode skips a line that is not "name = value". */
-	if (status != 0 && relaxed_warnings != NULL) {
-		strbuf_printf(relaxed_warnings, "%s; ignoring this line for "
-			      "this command\n", problem.data);
-		status = 0;
-	} else if (status != 0) {
-		strbuf_puts(error, problem.data);
-	}
+	/* A line that is not "name = value" is skipped, so that the lines
+	 * after it are still read and checked. */
+	if (status != 0)
+		report_problem(line_number, problem.data,
+			       load_mode->line_note);
 	strbuf_free(&problem);
-	return status;
 }
 
 static int read_file(const char *path, struct strbuf *error)
@@ -237,8 +343,7 @@ static int read_file(const char *path, struct strbuf *error)
 			strbuf_putc(&logical, ' ');
 			strbuf_puts(&logical, text);
 		} else {
-			status = commit_logical_line(&logical, path,
-						     start_line, error);
+			commit_logical_line(&logical, path, start_line);
 			start_line = line_number;
 			strbuf_puts(&logical, text);
 		}
@@ -250,8 +355,7 @@ static int read_file(const char *path, struct strbuf *error)
 		}
 	}
 	if (status == 0)
-		status = commit_logical_line(&logical, path, start_line,
-					     error);
+		commit_logical_line(&logical, path, start_line);
 	if (status == 0 && ferror(fp)) {
 		strbuf_printf(error, "cannot read %s: %s", path,
 			      strerror(errno));
@@ -512,7 +616,8 @@ static int apply_overrides(struct strbuf *error)
 
 	for (i = 0; i < override_count; i++) {
 		char *copy = xstrdup(overrides[i]);
-		int status = parse_assignment(copy, "-o option", error);
+		int status = parse_assignment(copy, "-o option", INT_MAX,
+					      error);
 
 		free(copy);
 		if (status != 0)
@@ -563,10 +668,10 @@ static void forget_values(void)
 }
 
 /*
- * Expand and check one entry. Returns 0 when it is valid and -1 with a
- * message in error when it is not. In the relaxed mode it returns 1
- * instead, after putting the entry at fault back to its default and
- * recording a warning.
+ * Expand and check one entry. Returns 0 when it is valid. When it is not,
+ * it records the problem in the load mode, puts the entry at fault back
+ * to its default and returns 1. Returns -1 with a message in error when
+ * the entry at fault is already a default.
  */
 static int expand_and_check(struct entry *entry, struct strbuf *error)
 {
@@ -584,13 +689,13 @@ static int expand_and_check(struct entry *entry, struct strbuf *error)
 	/* A failed expansion is the fault of the innermost value. A default
 	 * that fails cannot be repaired by going back to it. */
 	culprit = failed_entry != NULL ? failed_entry : entry;
-	if (relaxed_warnings == NULL || culprit->is_default) {
+	if (culprit->is_default) {
 		strbuf_puts(error, problem.data);
 		strbuf_free(&problem);
 		return -1;
 	}
-	strbuf_printf(relaxed_warnings, "%s; using the default for this "
-		      "command\n", problem.data);
+	report_problem(culprit->line_number, problem.data,
+		       load_mode->value_note);
 	strbuf_free(&problem);
 	reset_to_default(culprit);
 	forget_values();
@@ -614,16 +719,22 @@ static int expand_all(struct strbuf *error)
 }
 
 /*
- * Read main.cf and the overrides into a new configuration. It replaces
- * the one in use when it loads and validate, if not NULL, accepts it;
- * otherwise the old one stays in use.
+ * Read main.cf and the overrides into a new configuration, recording
+ * each invalid value or line in mode. validate, if not NULL, runs even
+ * after such a problem, with the parameter at its default, so that one
+ * load lists every problem. With replace_on_problem the new configuration
+ * replaces the one in use despite problems; otherwise it does only when
+ * there was none and validate accepts it. Returns -1 when the old
+ * configuration stays in use.
  */
 static int load(const char *config_dir, int (*validate)(struct strbuf *),
+		struct load_mode *mode, bool replace_on_problem,
 		struct strbuf *error)
 {
 	struct entry *old_entries = entries;
 	size_t old_count = entry_count;
 	char *old_dir = loaded_dir;
+	struct strbuf fatal;
 	char *path;
 	int status;
 
@@ -632,16 +743,30 @@ static int load(const char *config_dir, int (*validate)(struct strbuf *),
 	entries = NULL;
 	entry_count = 0;
 	loaded_dir = xstrdup(config_dir);
+	load_mode = mode;
+	strbuf_init(&fatal);
 	set_defaults();
 	path = xasprintf("%s/main.cf", config_dir);
-	status = read_file(path, error);
+	status = read_file(path, &fatal);
 	free(path);
 	if (status == 0)
-		status = apply_overrides(error);
+		status = apply_overrides(&fatal);
 	if (status == 0)
-		status = expand_all(error);
-	if (status == 0 && validate != NULL)
-		status = validate(error);
+		status = expand_all(&fatal);
+	load_mode = NULL;
+
+	/* The problems of main.cf in its order, then the one that ended the
+	 * load, if any, then those of validate. */
+	write_problems(mode);
+	if (fatal.len > 0) {
+		begin_line(error);
+		strbuf_puts(error, fatal.data);
+	}
+	strbuf_free(&fatal);
+	if (status == 0 && validate != NULL && validate(error) != 0)
+		status = -1;
+	if (status == 0 && mode->problem_count > 0 && !replace_on_problem)
+		status = -1;
 	if (status != 0) {
 		config_free();
 		entries = old_entries;
@@ -655,25 +780,38 @@ static int load(const char *config_dir, int (*validate)(struct strbuf *),
 
 int config_load(const char *config_dir, struct strbuf *error)
 {
-	return load(config_dir, NULL, error);
+	struct load_mode mode = { error, false, "", "", NULL, 0 };
+
+	return load(config_dir, NULL, &mode, false, error);
 }
 
 int config_load_validated(const char *config_dir,
 			  int (*validate)(struct strbuf *error),
 			  struct strbuf *error)
 {
-	return load(config_dir, validate, error);
+	struct load_mode mode = { error, false, "", "", NULL, 0 };
+
+	return load(config_dir, validate, &mode, false, error);
 }
 
 int config_load_relaxed(const char *config_dir, struct strbuf *warnings,
 			struct strbuf *error)
 {
-	int status;
+	struct load_mode mode = {
+		warnings, true, "; using the default for this command",
+		"; ignoring this line for this command", NULL, 0
+	};
 
-	relaxed_warnings = warnings;
-	status = load(config_dir, NULL, error);
-	relaxed_warnings = NULL;
-	return status;
+	return load(config_dir, NULL, &mode, true, error);
+}
+
+int config_load_with_defaults(const char *config_dir, struct strbuf *errors)
+{
+	struct load_mode mode = { errors, false, "", "", NULL, 0 };
+
+	if (load(config_dir, NULL, &mode, true, errors) != 0)
+		return -1;
+	return mode.problem_count > 0 ? 1 : 0;
 }
 
 int config_check_required(struct strbuf *error)

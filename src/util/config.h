@@ -11,18 +11,42 @@
  *
  * The configuration is process-wide, as in Postfix. config_load() replaces
  * it, applying the "name=value" overrides recorded with config_override()
- * (master.cf -o options) after the file; strings returned by config_str() stay valid until the next
- * config_load() or config_free(). A load that fails keeps the
- * configuration in use.
+ * (master.cf -o options) after the file; strings returned by config_str()
+ * stay valid until the next config_load() or config_free(). A load that
+ * fails keeps the configuration in use.
+ *
+ * A load does not stop at an invalid value or at a line that is not
+ * "name = value". It reports each one, puts the parameter back to its
+ * default or skips the line, and reads on, so that one run lists every
+ * such problem, in the order of the lines of main.cf. config_load() and
+ * config_load_validated() then fail with one problem per line in error,
+ * separated by '\n'. A parameter name is letters, digits and "_", and
+ * for a name with "-" the message suggests the known parameter with "_"
+ * in its place. Problems that end the load at once, after the lines read
+ * before them: main.cf cannot be read, a NUL byte, a logical line longer
+ * than 65536 bytes, an invalid -o option, or a default that fails to
+ * expand.
  *
  * config_load_validated() also runs a check of the loaded values (such
  * as config_values_check()) and keeps the old configuration when it
- * fails, as the master does on reload. config_load_relaxed() is for
- * commands that must work despite a typo (stop, status, queue listing):
- * an invalid value or a line that is not "name = value" becomes one line
- * of warnings ("FILE line N: ...; using the default for this command")
- * and the parameter keeps its default. It fails only when main.cf cannot
- * be read.
+ * fails, as the master does on reload. The check also runs after an
+ * invalid value, with that parameter at its default, and its errors
+ * follow those of main.cf.
+ *
+ * config_load_relaxed() is for commands that must work despite a typo
+ * (stop, status, queue listing): each problem becomes one line of
+ * warnings ("FILE line N: ...; using the default for this command" or
+ * "...; ignoring this line for this command", each line ending in '\n')
+ * and the load succeeds.
+ *
+ * config_load_with_defaults() is for "tlsrptd check" and "tlsrptd
+ * start", which must print every problem. Each problem is a line of
+ * errors. The configuration with defaults in place of the invalid values
+ * is put in use, so that the caller can still run config_values_check()
+ * on it, and the result is 1. The caller must not run the suite with
+ * that configuration. The result is 0 when main.cf has no problem. config_load_relaxed() and config_load_with_defaults()
+ * fail (-1, keeping the old configuration) only on a problem that ends
+ * the load at once.
  *
  * Errors name the file and line: "/etc/tlsrptd/main.cf line 12: ...".
  */
@@ -65,6 +89,7 @@ int config_load_validated(const char *config_dir,
 			  struct strbuf *error);
 int config_load_relaxed(const char *config_dir, struct strbuf *warnings,
 			struct strbuf *error);
+int config_load_with_defaults(const char *config_dir, struct strbuf *errors);
 int config_override(const char *assignment, struct strbuf *error);
 int config_check_required(struct strbuf *error);
 void config_free(void);

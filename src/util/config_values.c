@@ -3,6 +3,8 @@
  * config_values.h.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +159,52 @@ static int check_address(const char *address, struct strbuf *problem)
 	return status;
 }
 
+/* Tell whether the account uid:gid may create files in a directory with
+ * attributes st, by its mode bits alone (ACLs are not read). The mailer
+ * keeps only its primary group when it drops privileges, so supplementary
+ * groups do not count. */
+static bool may_write_directory(const struct stat *st, uid_t uid, gid_t gid)
+{
+	mode_t needed = S_IWOTH | S_IXOTH;
+
+	if (uid == 0)
+		return true;
+	if (st->st_uid == uid)
+		needed = S_IWUSR | S_IXUSR;
+	else if (st->st_gid == gid)
+		needed = S_IWGRP | S_IXGRP;
+	return (st->st_mode & needed) == needed;
+}
+
+/* The mailer writes redirected reports as mail_owner when started as
+ * root, else as the user who runs the suite. */
+static void check_redirect_access(const char *dir, const struct stat *st,
+				  struct strbuf *warnings)
+{
+	const char *owner = config_str("mail_owner");
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		if (access(dir, W_OK | X_OK) != 0)
+			add_line(warnings, "delivery_redirect directory %s: %s; "
+				 "the mailer defers every report until it can "
+				 "write there", dir, strerror(errno));
+		return;
+	}
+
+	/* An unknown mail_owner is reported on its own. */
+	pw = getpwnam(owner);
+	if (pw == NULL || may_write_directory(st, pw->pw_uid, pw->pw_gid))
+		return;
+	add_line(warnings, "delivery_redirect directory %s (owner %ld:%ld, "
+		 "mode %04o) is not writable by mail_owner %s; the mailer "
+		 "defers every report with \"Permission denied\"; give it "
+		 "to %s (chown %s %s) or make it writable by group %ld",
+		 dir, (long)st->st_uid, (long)st->st_gid,
+		 (unsigned)(st->st_mode & 07777), owner, owner, owner, dir,
+		 (long)pw->pw_gid);
+}
+
 static void check_redirect_dir(const char *dir, struct strbuf *errors,
 			       struct strbuf *warnings)
 {
@@ -176,6 +224,8 @@ static void check_redirect_dir(const char *dir, struct strbuf *errors,
 	else if (!S_ISDIR(st.st_mode))
 		value_error(errors, "delivery_redirect", "delivery_redirect "
 			    "%s is not a directory", dir);
+	else
+		check_redirect_access(dir, &st, warnings);
 }
 
 static void check_redirect(struct strbuf *errors, struct strbuf *warnings)
@@ -321,6 +371,69 @@ static void check_authorized_users(struct strbuf *errors)
 	strbuf_free(&problem);
 }
 
+/* The master sets the receiver socket's owner and group only when it
+ * runs as root, and stops when one of them does not exist. */
+static void check_socket_accounts(struct strbuf *errors)
+{
+	const char *user = config_str("receiver_socket_owner");
+	const char *group = config_str("receiver_socket_group");
+
+	if (geteuid() != 0)
+		return;
+	/* An unknown mail_owner is reported on its own. */
+	if (user[0] != '\0' && strcmp(user, config_str("mail_owner")) != 0
+	    && getpwnam(user) == NULL)
+		value_error(errors, "receiver_socket_owner", "unknown user "
+			    "\"%s\" for receiver_socket_owner; create it, or "
+			    "set receiver_socket_owner to an existing user "
+			    "(empty: the master's own user)", user);
+	if (group[0] != '\0' && getgrnam(group) == NULL)
+		value_error(errors, "receiver_socket_group", "unknown group "
+			    "\"%s\" for receiver_socket_group; set it to the "
+			    "group of the MTA that sends the datagrams (empty: "
+			    "the master's own group)", group);
+}
+
+bool config_socket_open_to_all(struct strbuf *problem)
+{
+	mode_t mode = config_mode("receiver_socket_mode");
+
+	if (!(mode & S_IWOTH)
+	    || config_str("receiver_authorized_users")[0] != '\0')
+		return false;
+	add_line(problem, "receiver_socket_mode %04o lets every local user "
+		 "send datagrams and so forge the counts of the reports; use "
+		 "0660 with receiver_socket_group set to the MTA's group, or "
+		 "name the senders in receiver_authorized_users",
+		 (unsigned)mode);
+	return true;
+}
+
+bool config_secret_readable_by_all(const char *name, struct strbuf *problem)
+{
+	const char *path = config_str(name);
+	struct stat st;
+
+	/* check_file() reports a file that is missing or not a regular
+	 * file. */
+	if (path[0] == '\0' || stat(path, &st) != 0 || !S_ISREG(st.st_mode)
+	    || !(st.st_mode & S_IRWXO))
+		return false;
+	add_line(problem, "%s %s can be read by every user (mode %04o); make "
+		 "it mode 0600, owned by root", name, path,
+		 (unsigned)(st.st_mode & 07777));
+	return true;
+}
+
+/* Add the exposures that "tlsrptd check" reports as errors, as warnings
+ * for start and reload. */
+static void check_exposed(struct strbuf *warnings)
+{
+	config_socket_open_to_all(warnings);
+	config_secret_readable_by_all("dkim_private_key", warnings);
+	config_secret_readable_by_all("smtp_sasl_password_file", warnings);
+}
+
 static void check_queue_directory(struct strbuf *errors)
 {
 	const char *value = config_str("queue_directory");
@@ -349,6 +462,9 @@ int config_values_check(unsigned flags, struct strbuf *errors,
 	check_sasl(errors);
 	check_dkim(flags, errors);
 	check_authorized_users(errors);
+	check_socket_accounts(errors);
+	if (flags & CONFIG_VALUES_WARN_EXPOSED)
+		check_exposed(warnings);
 	return errors->len > before ? -1 : 0;
 }
 
@@ -384,6 +500,40 @@ static bool runs_command(const struct master_cf *table, const char *command)
 	return false;
 }
 
+/* Warn about "-o name=value" options whose name is not in params.c. No
+ * program reads such a value, so a misspelled mail_owner runs the service
+ * as the wrong account. */
+static void check_options(const struct master_cf *table,
+			  const struct master_cf_entry *entry,
+			  struct strbuf *warnings)
+{
+	const char *assignment;
+	size_t index = 1;
+
+	while ((assignment = master_cf_entry_next_option(entry, &index))
+	       != NULL) {
+		size_t len = strcspn(assignment, "=");
+		char *name = xstrndup(assignment, len);
+
+		if (param_find(name) == NULL)
+			add_line(warnings, "%s line %d: service %s: unknown "
+				 "parameter \"%s\" in \"-o %s\"; check the "
+				 "spelling", table->path, entry->line,
+				 entry->service, name, assignment);
+		free(name);
+	}
+}
+
+static bool has_dgram_service(const struct master_cf *table)
+{
+	size_t i;
+
+	for (i = 0; i < table->count; i++)
+		if (table->entries[i].type == MASTER_CF_DGRAM)
+			return true;
+	return false;
+}
+
 int config_services_check(const struct master_cf *table,
 			  const char *daemon_dir, struct strbuf *errors,
 			  struct strbuf *warnings)
@@ -391,8 +541,17 @@ int config_services_check(const struct master_cf *table,
 	size_t before = errors->len;
 	size_t i;
 
-	for (i = 0; i < table->count; i++)
+	for (i = 0; i < table->count; i++) {
 		check_program(table, &table->entries[i], daemon_dir, errors);
+		check_options(table, &table->entries[i], warnings);
+	}
+
+	/* The MTA's datagrams would queue up in the socket and be lost. */
+	if (!has_dgram_service(table))
+		add_line(errors, "%s defines no dgram service; nothing reads "
+			 "datagrams sent to receiver_socket, so they are lost; "
+			 "set the type of the receiver service to dgram, as in "
+			 "the master.cf that comes with tlsrptd", table->path);
 	for (i = 0; i < sizeof(standard_services) /
 	     sizeof(standard_services[0]); i++)
 		if (!runs_command(table, standard_services[i].command))

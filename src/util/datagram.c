@@ -217,7 +217,7 @@ static int get_integer(const cJSON *object, const char *name, bool required,
 	if (item == NULL) {
 		if (required)
 			return reject_field(check, DATAGRAM_ERROR_SCHEMA, name,
-					    -1, "missing");
+					    -1, "required member missing");
 		return 1;
 	}
 	value = item->valuedouble;
@@ -260,7 +260,7 @@ static int get_string(const cJSON *object, const char *name, bool required,
 	if (item == NULL) {
 		if (required)
 			return reject_field(check, DATAGRAM_ERROR_SCHEMA, name,
-					    -1, "missing");
+					    -1, "required member missing");
 		return 0;
 	}
 	if (check_text(item, max_len, name, -1, check) != 0)
@@ -435,7 +435,8 @@ static int parse_policy_domain(const cJSON *object,
 	if (policy->type == POLICY_TLSA && policy->policy_domain == NULL)
 		return reject_field(check, DATAGRAM_ERROR_SCHEMA,
 				    "policy-domain", -1,
-				    "missing for a tlsa policy");
+				    "required member missing (a tlsa policy "
+				    "needs it)");
 	return 0;
 }
 
@@ -488,7 +489,7 @@ static int parse_policies(struct datagram *dg, struct check *check)
 
 	if (array == NULL)
 		return reject(check, DATAGRAM_ERROR_SCHEMA,
-			      "policies: missing");
+			      "policies: required member missing");
 	if (!cJSON_IsArray(array))
 		return reject(check, DATAGRAM_ERROR_SCHEMA,
 			      "policies: expected an array");

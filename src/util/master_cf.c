@@ -427,6 +427,26 @@ bool master_cf_entry_equal(const struct master_cf_entry *a,
 }
 
 /*
+ * Return the next "name=value" assignment of the entry's arguments, given
+ * with "-o name=value" or "-oname=value", starting at argument *index (1
+ * at first), and advance *index past it; NULL after the last one. The
+ * result points into the entry.
+ */
+const char *master_cf_entry_next_option(const struct master_cf_entry *entry,
+					size_t *index)
+{
+	while (*index < entry->argc) {
+		const char *argument = entry->argv[(*index)++];
+
+		if (strcmp(argument, "-o") == 0 && *index < entry->argc)
+			return entry->argv[(*index)++];
+		if (strncmp(argument, "-o", 2) == 0 && argument[2] != '\0')
+			return argument + 2;
+	}
+	return NULL;
+}
+
+/*
  * Return the value that the entry's arguments give parameter name with
  * "-o name=value" or "-oname=value", the last one when there are several,
  * or NULL. The result points into the entry.
@@ -436,21 +456,14 @@ const char *master_cf_entry_option(const struct master_cf_entry *entry,
 {
 	size_t name_len = strlen(name);
 	const char *value = NULL;
-	size_t i;
+	const char *assignment;
+	size_t index = 1;
 
-	for (i = 1; i < entry->argc; i++) {
-		const char *assignment;
-
-		if (strcmp(entry->argv[i], "-o") == 0 && i + 1 < entry->argc)
-			assignment = entry->argv[++i];
-		else if (strncmp(entry->argv[i], "-o", 2) == 0)
-			assignment = entry->argv[i] + 2;
-		else
-			continue;
+	while ((assignment = master_cf_entry_next_option(entry, &index))
+	       != NULL)
 		if (strncmp(assignment, name, name_len) == 0
 		    && assignment[name_len] == '=')
 			value = assignment + name_len + 1;
-	}
 	return value;
 }
 

@@ -82,6 +82,8 @@ bool master_cf_entry_equal(const struct master_cf_entry *a,
 			   const struct master_cf_entry *b);
 const char *master_cf_entry_option(const struct master_cf_entry *entry,
 				   const char *name);
+const char *master_cf_entry_next_option(const struct master_cf_entry *entry,
+					size_t *index);
 void master_cf_entry_copy(struct master_cf_entry *copy,
 			  const struct master_cf_entry *entry);
 void master_cf_entry_free(struct master_cf_entry *entry);

@@ -9,6 +9,7 @@ where they apply. Most tests use the master test's small test daemons
 (test_master.Setup); the report hints and tlsrpt-send use the real suite.
 """
 
+import os
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import time
 import pytest
 
 from suite import BIN, REPO, ROOT, Suite, make_base_dir
+from test_dkim import make_key
 from test_master import Setup, wait_until
 
 
@@ -92,6 +94,99 @@ def test_missing_standard_services_warned(setup):
             "report is delivered") in err
     assert "runs the reporter" not in err
     assert status == 0, err
+
+
+def test_no_dgram_service_refused(setup):
+    setup.write_master("receiver unix - - n - 1 testd\n"
+                       "worker unix - - n - - testd\n")
+    expected = (f"{setup.etc}/master.cf defines no dgram service; nothing reads "
+                "datagrams sent to receiver_socket, so they are lost; set the type of "
+                "the receiver service to dgram")
+    for verb in ("check", "start", "start-fg"):
+        result = setup.tlsrptd(verb)
+        assert result.returncode == 1, verb
+        assert f"tlsrptd: error: {expected}" in result.stderr, verb
+    assert not setup.queue.exists()
+
+    master = subprocess.run([str(setup.daemons / "master"), "-c", str(setup.etc), "-f", "-S"],
+                            capture_output=True, text=True, timeout=10)
+    assert master.returncode == 1
+    assert expected in master.stderr
+
+
+def start_and_stop(setup):
+    """Run "tlsrptd start" with a maillog_file; return (start's stderr, log)."""
+    log_path = setup.base / "maillog"
+    setup.write_main(maillog_file=str(log_path))
+    start = setup.tlsrptd("start")
+    try:
+        assert start.returncode == 0, start.stderr
+        wait_until(lambda: log_path.exists() and "daemon started" in log_path.read_text(),
+                   what="the master's log")
+    finally:
+        stop = setup.tlsrptd("stop")
+    assert stop.returncode == 0, stop.stderr
+    return start.stderr, log_path.read_text()
+
+
+def test_unknown_option_name_warned(setup):
+    shutil.copy(REPO / "conf" / "tlsrptd-files", setup.etc / "tlsrptd-files")
+    setup.write_master("receiver dgram - - n - 1 testd\n"
+                       "  -o mail_ownr=tlsrptd-recv\n"
+                       "worker unix - - n - - testd\n")
+    warning = (f"{setup.etc}/master.cf line 1: service receiver: unknown parameter "
+               '"mail_ownr" in "-o mail_ownr=tlsrptd-recv"; check the spelling')
+    status, out, err = run_check(setup)
+    assert status == 0, err
+    assert f"tlsrptd: warning: {warning}" in err
+
+    printed, log = start_and_stop(setup)
+    assert f"tlsrptd: warning: {warning}" in printed
+    assert f"warning: {warning}" in log
+
+
+def test_start_warns_about_exposed_socket_and_key(setup, tmp_path):
+    key, _ = make_key(tmp_path, "ed25519")
+    key.chmod(0o644)
+    setup.write_main(receiver_socket_mode="0666", dkim_domain="example.net",
+                     dkim_selector="s1", dkim_private_key=str(key))
+    socket_warning = ("receiver_socket_mode 0666 lets every local user send datagrams "
+                      "and so forge the counts of the reports")
+    key_warning = (f"dkim_private_key {key} can be read by every user (mode 0644); "
+                   "make it mode 0600, owned by root")
+
+    # check reports both as errors; start runs, but prints and logs a warning for each.
+    status, out, err = run_check(setup)
+    assert status == 1
+    assert f"tlsrptd: error: {socket_warning}" in err
+    assert f"tlsrptd: error: {key_warning}" in err
+
+    printed, log = start_and_stop(setup)
+    for warning in (socket_warning, key_warning):
+        assert f"tlsrptd: warning: {warning}" in printed
+        assert f"warning: {warning}" in log
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the socket's accounts are set as root only")
+@pytest.mark.parametrize("parameter, value, expected", [
+    ("receiver_socket_group", "no-such-group-tlsrptd",
+     'unknown group "no-such-group-tlsrptd" for receiver_socket_group; set it to '
+     "the group of the MTA"),
+    ("receiver_socket_owner", "no-such-user-tlsrptd",
+     'unknown user "no-such-user-tlsrptd" for receiver_socket_owner'),
+])
+def test_unknown_socket_account_refused(setup, parameter, value, expected):
+    shutil.copy(REPO / "conf" / "tlsrptd-files", setup.etc / "tlsrptd-files")
+    setup.write_main(**{parameter: value})
+    status, out, err = run_check(setup)
+    assert status == 1
+    assert any(expected in line for line in error_lines(err)), err
+
+    for verb in ("start", "start-fg"):
+        result = setup.tlsrptd(verb)
+        assert result.returncode == 1, verb
+        assert any(expected in line for line in error_lines(result.stderr)), result.stderr
+    assert not setup.queue.exists()
 
 
 def run_check(setup, *args):

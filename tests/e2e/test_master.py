@@ -434,7 +434,8 @@ def test_sigterm_stops_everything(setup):
 
 def test_stuck_child_is_killed(setup):
     setup.write_main(service_stop_timeout="1s")
-    setup.write_master("stuck unix - - n - - testd ignore-term\n")
+    setup.write_master("receiver dgram - - n - 1 testd\n"
+                       "stuck unix - - n - - testd ignore-term\n")
     process = setup.start_fg()
     pid = setup.starts("stuck")[0]["pid"]
     process.send_signal(signal.SIGTERM)
@@ -491,7 +492,8 @@ def test_missing_contact_info_refused(setup):
 
 
 def test_wakeup_and_flush(setup):
-    setup.write_master("mailer unix - - n 1 - testd fifo\n")
+    setup.write_master("receiver dgram - - n - 1 testd\n"
+                       "mailer unix - - n 1 - testd fifo\n")
     setup.start_fg()
     triggers = setup.out / "triggers"
     wait_until(lambda: triggers.exists() and b"W" in triggers.read_bytes(),

@@ -7,11 +7,13 @@ checks again. The broken things: a world-writable queue directory and
 queue file, a receiver socket with an unsafe mode on disk or in main.cf,
 a socket directory that every user may write, a DKIM key that others can
 read, queue files and directories owned by the wrong account (as root
-only), and a symbolic link in the queue, which -f must not follow.
+only), a symbolic link in the queue, which -f must not follow, and the
+configuration files that the master reads as root.
 """
 
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -240,5 +242,96 @@ def test_ordinary_user_checks_modes_only():
                                 timeout=60)
         assert "not running as root: checking modes, not owners" in \
             result.stdout, result.stdout + result.stderr
+    finally:
+        suite.cleanup()
+
+
+def test_config_files_writable_by_others():
+    suite = new_suite(start=False)
+    main_cf, master_cf = suite.etc / "main.cf", suite.etc / "master.cf"
+    try:
+        main_cf.chmod(0o666)
+        master_cf.chmod(0o646)
+        suite.etc.chmod(0o777)
+        status, _, err = check(suite)
+        assert status == 1
+        for path, mode in ((main_cf, "0666"), (master_cf, "0646"), (suite.etc, "0777")):
+            assert f"tlsrptd: error: {path} is writable by every user (mode {mode}); " \
+                'run "tlsrptd check -f"' in err
+
+        status, out, err = check(suite, "-f")
+        assert status == 0, err
+        assert f"tlsrptd: repaired {main_cf}: mode 0664, was 0666" in out
+        assert stat.S_IMODE(master_cf.stat().st_mode) == 0o644
+        assert stat.S_IMODE(suite.etc.stat().st_mode) == 0o775
+        assert_clean(suite)
+    finally:
+        suite.cleanup()
+
+
+@root_only
+def test_config_file_not_owned_by_root():
+    suite = new_suite(start=False)
+    main_cf = suite.etc / "main.cf"
+    nobody = pwd.getpwnam("nobody")
+    try:
+        os.chown(main_cf, nobody.pw_uid, 0)
+        message = f"tlsrptd: error: {main_cf} is owned by user ID {nobody.pw_uid}, " \
+            'not by root, but the master runs as root and reads it; run "chown root'
+        status, _, err = check(suite)
+        assert status == 1
+        assert message in err
+
+        # -f leaves the owner of configuration files to the administrator.
+        status, _, err = check(suite, "-f")
+        assert status == 1
+        assert message in err
+        assert main_cf.stat().st_uid == nobody.pw_uid
+    finally:
+        suite.cleanup()
+
+
+@root_only
+def test_unknown_owner_once_per_manifest_line(suite):
+    for number in range(4, 8):
+        held_file = suite.queue / "hold" / queue_id(number)
+        held_file.write_text("a held delivery\n")
+        held_file.chmod(0o640)
+        give_to_suite(held_file)
+    suite.stop()
+    suite.parameters["mail_owner"] = "no-such-user-tlsrptd"
+    suite.write_config()
+
+    status, _, err = check(suite)
+    assert status == 1
+    unknown = [line for line in errors(err) if '"no-such-user-tlsrptd"' in line]
+    manifest_lines = [re.search(r"tlsrptd-files line (\d+)", line).group(1)
+                      for line in unknown if "tlsrptd-files line" in line]
+    assert f'{suite.queue}/hold: owner "no-such-user-tlsrptd" (tlsrptd-files line' in err
+    assert len(manifest_lines) == len(set(manifest_lines)), err
+    assert f"{suite.queue}/hold/" not in err
+
+
+def test_unwritable_redirect_directory_warned(tmp_path):
+    redirect = tmp_path / "redirect"
+    redirect.mkdir()
+    redirect.chmod(0o755 if os.geteuid() == 0 else 0o555)
+    tmp_path.chmod(0o755)
+    suite = new_suite(start=False, delivery_redirect=f"file:{redirect}")
+    try:
+        status, _, err = check(suite)
+        assert status == 0, err
+        if os.geteuid() == 0:
+            assert f"tlsrptd: warning: delivery_redirect directory {redirect} (owner " \
+                f"0:0, mode 0755) is not writable by mail_owner {TEST_ACCOUNT}; the " \
+                'mailer defers every report with "Permission denied"' in err
+            account = pwd.getpwnam(TEST_ACCOUNT)
+            os.chown(redirect, account.pw_uid, account.pw_gid)
+        else:
+            assert f"tlsrptd: warning: delivery_redirect directory {redirect}: " \
+                "Permission denied" in err
+            redirect.chmod(0o755)
+        status, _, err = check(suite)
+        assert "delivery_redirect" not in err
     finally:
         suite.cleanup()

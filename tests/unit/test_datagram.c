@@ -568,7 +568,8 @@ static void domains_checked(void **state)
 		 "policies[0].mx-host[0]: invalid domain name",
 		 DATAGRAM_ERROR_SCHEMA},
 		{"policy", "{\"policy-type\":1,\"f\":0}",
-		 "policies[0].policy-domain: missing for a tlsa policy",
+		 "policies[0].policy-domain: required member missing (a tlsa "
+		 "policy needs it)",
 		 DATAGRAM_ERROR_SCHEMA},
 	};
 	char label[80];
@@ -599,23 +600,23 @@ static void missing_members_rejected(void **state)
 		const char *reason;
 	} cases[] = {
 		{"{\"d\":\"a.example\",\"pr\":\"\",\"policies\":[{"
-		 "\"policy-type\":9,\"f\":0}]}", "dpv: missing"},
+		 "\"policy-type\":9,\"f\":0}]}", "dpv: required member missing"},
 		{"{\"dpv\":\"1\",\"pr\":\"\",\"policies\":[{"
-		 "\"policy-type\":9,\"f\":0}]}", "d: missing"},
+		 "\"policy-type\":9,\"f\":0}]}", "d: required member missing"},
 		{"{\"dpv\":\"1\",\"d\":\"a.example\",\"policies\":[{"
-		 "\"policy-type\":9,\"f\":0}]}", "pr: missing"},
+		 "\"policy-type\":9,\"f\":0}]}", "pr: required member missing"},
 		{"{\"dpv\":\"1\",\"d\":\"a.example\",\"pr\":\"\"}",
-		 "policies: missing"},
+		 "policies: required member missing"},
 		{"{\"dpv\":\"1\",\"d\":\"a.example\",\"pr\":\"\",\"policies\":"
 		 "[]}", "policies: expected 1 to 32 entries, got 0"},
 		{"{\"dpv\":\"1\",\"d\":\"a.example\",\"pr\":\"\",\"policies\":[{"
-		 "\"f\":0}]}", "policies[0].policy-type: missing"},
+		 "\"f\":0}]}", "policies[0].policy-type: required member missing"},
 		{"{\"dpv\":\"1\",\"d\":\"a.example\",\"pr\":\"\",\"policies\":[{"
-		 "\"policy-type\":9}]}", "policies[0].f: missing"},
+		 "\"policy-type\":9}]}", "policies[0].f: required member missing"},
 		{"{\"dpv\":\"1\",\"d\":\"a.example\",\"pr\":\"\",\"policies\":[{"
 		 "\"policy-type\":9,\"f\":1,\"failure-details\":[{\"s\":"
 		 "\"192.0.2.1\"}]}]}", "policies[0].failure-details[0].c: "
-		 "missing"},
+		 "required member missing"},
 	};
 	size_t i;
 
