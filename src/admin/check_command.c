@@ -416,11 +416,24 @@ static void check_missing(struct check *check,
 	       "\"tlsrptd start\" creates it" : "");
 }
 
+/* Return "DIR_PATH/NAME" for the next entry of dir other than "." and
+ * "..", to be freed by the caller, or NULL at the end. */
+static char *next_path(DIR *dir, const char *dir_path)
+{
+	struct dirent *dirent;
+
+	while ((dirent = readdir(dir)) != NULL)
+		if (strcmp(dirent->d_name, ".") != 0
+		    && strcmp(dirent->d_name, "..") != 0)
+			return xasprintf("%s/%s", dir_path, dirent->d_name);
+	return NULL;
+}
+
 static void check_every_entry(struct check *check,
 			      const struct manifest_entry *entry)
 {
 	DIR *dir = opendir(entry->path);
-	struct dirent *dirent;
+	char *path;
 
 	if (dir == NULL) {
 		if (errno != ENOENT)
@@ -428,14 +441,8 @@ static void check_every_entry(struct check *check,
 			       strerror(errno));
 		return;
 	}
-	while ((dirent = readdir(dir)) != NULL) {
-		char *path;
+	while ((path = next_path(dir, entry->path)) != NULL) {
 		struct stat st;
-
-		if (strcmp(dirent->d_name, ".") == 0
-		    || strcmp(dirent->d_name, "..") == 0)
-			continue;
-		path = xasprintf("%s/%s", entry->path, dirent->d_name);
 
 		/* A file may go away while we look: the suite is running. */
 		if (lstat(path, &st) == 0)
@@ -547,18 +554,13 @@ static void check_world_writable(struct check *check, const char *dir_path,
 				 int depth)
 {
 	DIR *dir = opendir(dir_path);
-	struct dirent *dirent;
+	char *path;
 
 	if (dir == NULL)
 		return;
-	while ((dirent = readdir(dir)) != NULL) {
-		char *path;
+	while ((path = next_path(dir, dir_path)) != NULL) {
 		struct stat st;
 
-		if (strcmp(dirent->d_name, ".") == 0
-		    || strcmp(dirent->d_name, "..") == 0)
-			continue;
-		path = xasprintf("%s/%s", dir_path, dirent->d_name);
 		if (lstat(path, &st) == 0) {
 			check_not_world_writable(check, path, &st);
 			if (S_ISDIR(st.st_mode) && depth > 1)

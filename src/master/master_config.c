@@ -22,7 +22,7 @@
  * changed, and every service when a main.cf parameter that the workers
  * read changed (each worker reads main.cf only at start). Parameters that
  * only the master uses (service_*, receiver_socket_*) apply without a
- * restart, and so do names that no program knows (a misspelled
+ * restart, and so do names that no program declares (a misspelled
  * parameter, which config_load() warns about), since no worker reads
  * them. A service whose entry and parameters did not change keeps
  * running.
@@ -211,7 +211,7 @@ static void add_to_snapshot(const char *name, const char *value,
 {
 	struct snapshot *snapshot = context;
 
-	/* A name that no program knows is read by no worker; a value that
+	/* A name that no program declares is read by no worker; a value that
 	 * refers to it with $name counts through its own expansion. */
 	(void)is_default;
 	if (param_find(name) == NULL

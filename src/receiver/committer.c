@@ -312,7 +312,7 @@ static void describe_peer(long long uid, char *out, size_t size)
 }
 
 /* Only the commit thread uses this. A limit of its own keeps the line
- * that says corrupt/ is full from being crowded out, in a flood, by the
+ * that reports corrupt/ as full from being crowded out, in a flood, by the
  * "saved as" lines that filled it. */
 static struct msg_rate over_limit_rate =
 	MSG_RATE_INIT("rejected datagram not saved, corrupt/ full", 1, 60);

@@ -116,6 +116,31 @@ static int link_into_place(const char *tmp_path, const char *path)
 	return -1;
 }
 
+/* Link the synced file as dir/name and remember that name in
+ * linked_path, for the commit to finish or an abort to take back.
+ * Returns 0, or -1 with errno set. */
+static int link_file(struct queue_file *file, const char *dir,
+		     const char *name)
+{
+	char *path;
+	int saved;
+
+	if (file->tmp_path == NULL) {
+		errno = EINVAL;	/* committed or aborted already */
+		return -1;
+	}
+	path = xasprintf("%s/%s", dir, name);
+	if (link_into_place(file->tmp_path, path) != 0) {
+		saved = errno;
+		free(path);
+		errno = saved;
+		return -1;
+	}
+	free(file->linked_path);
+	file->linked_path = path;
+	return 0;
+}
+
 /*
  * Flush, fsync and close the file, after which its content is durable.
  * A failure closes it too: what stdio held is lost, so only an abort or
@@ -166,24 +191,13 @@ static void finish_commit(struct queue_file *file)
 int queue_file_commit(struct queue_file *file, const char *dir,
 		      const char *name)
 {
-	char *path;
-
 	if (file->tmp_path == NULL) {
 		errno = EINVAL;	/* committed or aborted already */
 		return -1;
 	}
-	if (queue_file_sync(file) != 0)
+	if (queue_file_sync(file) != 0
+	    || link_file(file, dir, name != NULL ? name : file->id) != 0)
 		return -1;
-	path = xasprintf("%s/%s", dir, name != NULL ? name : file->id);
-	if (link_into_place(file->tmp_path, path) != 0) {
-		int saved = errno;
-
-		free(path);
-		errno = saved;
-		return -1;
-	}
-	free(file->linked_path);
-	file->linked_path = path;
 
 	/* Until the directory is fsync'ed the link may not survive a crash,
 	 * so the file is not committed yet; the link stays for the retry. */
@@ -286,20 +300,9 @@ int queue_batch_commit(struct queue_batch *batch)
 		return -1;
 	for (i = 0; i < batch->count; i++) {
 		struct queue_file *file = &batch->files[i];
-		char *path;
 
-		if (file->tmp_path == NULL) {
-			errno = EINVAL;
+		if (link_file(file, batch->dir, file->id) != 0)
 			goto fail;
-		}
-		path = xasprintf("%s/%s", batch->dir, file->id);
-		if (link_into_place(file->tmp_path, path) != 0) {
-			saved = errno;
-			free(path);
-			errno = saved;
-			goto fail;
-		}
-		file->linked_path = path;
 	}
 	if (queue_fsync_dir(batch->dir) != 0)
 		goto fail;

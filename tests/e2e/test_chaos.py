@@ -328,7 +328,7 @@ def run_flow(suite, chaos, datagrams):
 
 def kill_during_work(suite, chaos, builders):
     """Kill the reporter while it has queued part of a summary that is
-    still in days/, and the mailer while outgoing/ holds deliveries,
+    still in days/, and the mailer while outgoing/ contains deliveries,
     until the build is queued and delivered. Returns the kills."""
     kills = collections.Counter()
     rng = chaos.rng

@@ -134,7 +134,7 @@ def counter(suite, service, name):
 
 def preview_sessions(suite, day, directory):
     """Return the sessions per domain of a dry-run of the day's reports,
-    or None while the aggregator cannot answer."""
+    or None while the aggregator cannot respond."""
     directory.mkdir(exist_ok=True)
     for old in directory.iterdir():
         old.unlink()

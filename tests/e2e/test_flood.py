@@ -231,7 +231,7 @@ def run_flood(suite, tmp_path, count, file_limit, size_limit, binding):
     assert size <= size_limit
     assert counters["corrupt_dropped"] == count - files, counters
 
-    # The log says which cap is reached, even in the first minute.
+    # The log names the cap that is reached, even in the first minute.
     assert "not saved because corrupt/ holds" in suite.log()
     assert f"({binding})" in suite.log()
 

@@ -232,7 +232,7 @@ def test_repair_does_not_follow_links(suite):
 
 
 def test_ordinary_user_checks_modes_only():
-    """Run by another user than root, check says it leaves owners alone."""
+    """Run by another user than root, check reports that it leaves owners alone."""
     suite = new_suite(start=False)
     try:
         command = [str(BIN / "tlsrptd"), "-c", str(suite.etc), "check"]

@@ -333,7 +333,7 @@ def test_hostile_summary_file(suite, sink):
         assert b"victim@" not in envelope.content
         assert len(envelope.rcpt_tos) == 1
 
-    # Counts add up, but never past what a JSON integer holds exactly.
+    # Counts add up, but never past what a JSON number represents exactly.
     rcpt, big = reports["big.example"]
     assert rcpt == ["tlsrpt@big.example"]
     summary = big["policies"][0]["summary"]

@@ -428,7 +428,7 @@ static void services_checked(void **state)
 }
 
 /* Without a dgram service datagrams are lost, which is an error; an
- * option name that no program knows is a warning that names it. */
+ * option name that no program declares is a warning that names it. */
 static void services_dgram_and_options(void **state)
 {
 	static const char no_dgram[] =
