@@ -251,7 +251,9 @@ def test_receiver_commit_retried(make_fault_suite, tmp_path):
     wait_counted(suite, today(), tmp_path / "all", expected_sessions(datagrams))
     assert not tmp_batches(suite)
     assert not list(suite.queue.glob("tmp/*.repair"))
-    assert counter(suite, "receiver", "accepted") == len(datagrams)
+    # The receiver sends its counters at most once a second.
+    wait_until(lambda: counter(suite, "receiver", "accepted") == len(datagrams),
+               what="the receiver's status line")
     assert counter(suite, "receiver", "lost") == 0
 
 
@@ -296,12 +298,17 @@ def test_receiver_write_failure_accounted(make_fault_suite, tmp_path):
     # One session per datagram: what is counted plus what the receiver
     # reports lost is what it accepted, and only datagrams sent during
     # the fault are missing.
-    lost = counter(suite, "receiver", "lost")
-    sessions = preview_sessions(suite, today(), tmp_path / "after")
+    def logged_lost():
+        return sum(map(int, re.findall(
+            r"(\d+) of \d+ datagrams of the batch lost: they never reached "
+            r"tmp/receiver\.\w+ whole", suite.log())))
+
+    # The status line lags the log by up to two seconds.
+    lost = logged_lost()
     assert lost >= 1
-    logged = re.findall(r"(\d+) of \d+ datagrams of the batch lost: they "
-                        r"never reached tmp/receiver\.\w+ whole", suite.log())
-    assert sum(map(int, logged)) == lost
+    wait_until(lambda: counter(suite, "receiver", "lost") == lost,
+               what=f"the receiver's status line to count {lost} lost")
+    sessions = preview_sessions(suite, today(), tmp_path / "after")
     assert sum(sessions.values()) + lost == 30
     for domain, count in expected_sessions(before + after).items():
         assert sessions[domain] == count
