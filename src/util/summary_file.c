@@ -581,14 +581,17 @@ static void note_key(struct run_starts *starts, off_t offset, char *domain,
 /* Read the end record at the current line and make sure nothing
  * follows it. */
 static int check_end(struct line_reader *reader, const char *line,
-		     unsigned long long lines,
+		     size_t len, unsigned long long lines,
 		     struct summary_stream *stream, struct strbuf *error)
 {
 	char *extra;
 	size_t extra_len;
 	int status;
 
-	if (parse_end(line, &stream->counter_count) != 0) {
+	/* summary_read() rejects a NUL byte anywhere, so this reader must
+	 * not stop at one in the end record either. */
+	if (strlen(line) != len ||
+	    parse_end(line, &stream->counter_count) != 0) {
 		strbuf_puts(error, "invalid end record");
 		return -1;
 	}
@@ -629,7 +632,8 @@ static int check_body(struct line_reader *reader,
 			return -1;
 		if (strncmp(line, "end ", 4) == 0) {
 			*body_end = offset;
-			return check_end(reader, line, lines, stream, error);
+			return check_end(reader, line, len, lines, stream,
+					 error);
 		}
 		lines++;
 		problem = parse_line(line, len, &counter);

@@ -12,6 +12,9 @@
 #                 (default 10)
 #   FUZZ_RSS_MB   memory limit per target in MiB (default 1024)
 #   FUZZ_BUILD    where the targets are (default build/fuzz)
+#   FUZZ_SEED     seed of libFuzzer's random choices (default: a new one
+#                 each run). With a seed, a run on the same corpus tries
+#                 the same inputs again, up to where its time ends.
 #
 # Each target works on a fresh copy of tests/fuzz/corpus/TARGET under
 # FUZZ_BUILD/work/TARGET, so the checked-in corpus never changes. New
@@ -26,6 +29,10 @@ jobs=${FUZZ_JOBS:-2}
 timeout=${FUZZ_TIMEOUT:-10}
 rss_mb=${FUZZ_RSS_MB:-1024}
 build=${FUZZ_BUILD:-build/fuzz}
+seed_option=""
+if [ -n "${FUZZ_SEED:-}" ]; then
+	seed_option="-seed=$FUZZ_SEED"
+fi
 
 if [ $# -gt 0 ]; then
 	targets=$*
@@ -88,7 +95,8 @@ run_target() {
 	status=0
 	"$build/$1" -max_total_time="$seconds" -timeout="$timeout" \
 		-rss_limit_mb="$rss_mb" -print_final_stats=1 \
-		-artifact_prefix="$work/" $dict_option $(options "$name") \
+		-artifact_prefix="$work/" $dict_option $seed_option \
+		$(options "$name") \
 		"$work/corpus" \
 		> "$work/log" 2>&1 || status=$?
 	echo "$status" > "$work/status"

@@ -458,9 +458,11 @@ static void stream_rejects_bad_files(void **state)
 	free(good);
 }
 
-/* A NUL byte and an over-long line are rejected by the stream. */
+/* NUL bytes and over-long lines are rejected by the stream. */
 static void stream_rejects_nul_and_long_lines(void **state)
 {
+	char *good = policy_line("example.com", "v=TLSRPTv1;rua=mailto:r@"
+				 "example.net", 1);
 	struct summary_stream stream;
 	struct strbuf text;
 	struct strbuf error;
@@ -480,6 +482,15 @@ static void stream_rejects_nul_and_long_lines(void **state)
 					     &error), -1);
 	assert_non_null(strstr(error.data, "line 1: NUL byte"));
 
+	/* NUL bytes after the count of the end record:
+	 * both readers reject the file. */
+	strbuf_reset(&text);
+	strbuf_reset(&error);
+	strbuf_printf(&text, "tlsrptd-summary 1\nday: " TEST_DAY
+		      "\nkind: final\n\n%s\nend 1", good);
+	strbuf_append(&text, "\0\0\0\n", 4);
+	expect_rejected(text.data, text.len, "invalid end record");
+
 	strbuf_reset(&text);
 	strbuf_reset(&error);
 	strbuf_puts(&text, "tlsrptd-summary 1\nday: " TEST_DAY
@@ -493,6 +504,7 @@ static void stream_rejects_nul_and_long_lines(void **state)
 	assert_int_equal(summary_stream_open(&stream, "long", SCRATCH, NULL,
 					     &error), -1);
 	assert_non_null(strstr(error.data, "longer than"));
+	free(good);
 	strbuf_free(&error);
 	strbuf_free(&text);
 }
