@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,17 +67,41 @@ void batch_writer_abort(struct batch_writer *batch)
 	queue_file_abort(&batch->file);
 }
 
-/* Split "TIME JSON" into its parts; return -1 if the line is malformed. */
-static int split_line(char *line, size_t len, time_t *received,
-		      char **json, size_t *json_len)
+/* The receive time of the last line parsed, with its value. The lines of
+ * a batch share few distinct seconds, so most of them skip timegm(). */
+struct time_cache {
+	char text[UTC_TIME_LEN];
+	time_t value;
+	bool filled;
+};
+
+/* Parse the receive time at the start of line into *received. */
+static int parse_receive_time(const char *line, struct time_cache *cache,
+			      time_t *received)
 {
 	char when[UTC_TIME_LEN + 1];
 
-	if (len < UTC_TIME_LEN + 2 || line[UTC_TIME_LEN] != ' ')
-		return -1;
+	if (cache->filled && memcmp(cache->text, line, UTC_TIME_LEN) == 0) {
+		*received = cache->value;
+		return 0;
+	}
 	memcpy(when, line, UTC_TIME_LEN);
 	when[UTC_TIME_LEN] = '\0';
 	if (utc_time_parse(when, received) != 0)
+		return -1;
+	memcpy(cache->text, line, UTC_TIME_LEN);
+	cache->value = *received;
+	cache->filled = true;
+	return 0;
+}
+
+/* Split "TIME JSON" into its parts; return -1 if the line is malformed. */
+static int split_line(char *line, size_t len, struct time_cache *cache,
+		      time_t *received, char **json, size_t *json_len)
+{
+	if (len < UTC_TIME_LEN + 2 || line[UTC_TIME_LEN] != ' ')
+		return -1;
+	if (parse_receive_time(line, cache, received) != 0)
 		return -1;
 	*json = line + UTC_TIME_LEN + 1;
 	*json_len = len - UTC_TIME_LEN - 1;
@@ -86,6 +111,7 @@ static int split_line(char *line, size_t len, time_t *received,
 int batch_read(const char *path, batch_visitor visit, void *context,
 	       struct strbuf *error)
 {
+	struct time_cache cache = {.filled = false};
 	struct qrec rec;
 	unsigned long long lines = 0;
 	size_t offset = 0;
@@ -106,7 +132,8 @@ int batch_read(const char *path, batch_visitor visit, void *context,
 		char *json;
 		size_t json_len;
 
-		if (split_line(line, len, &received, &json, &json_len) != 0) {
+		if (split_line(line, len, &cache, &received, &json,
+			       &json_len) != 0) {
 			strbuf_printf(error, "malformed batch line %llu",
 				      lines + 1);
 			qrec_free(&rec);
@@ -126,7 +153,8 @@ int batch_read(const char *path, batch_visitor visit, void *context,
 		char *json;
 		size_t json_len;
 
-		if (split_line(line, len, &received, &json, &json_len) != 0)
+		if (split_line(line, len, &cache, &received, &json,
+			       &json_len) != 0)
 			msg_panic("batch line changed after it was checked");
 		json[json_len] = '\0';
 		status = visit(received, json, json_len, context);
@@ -204,6 +232,7 @@ static int replace_file(const char *path, const char *data, size_t len)
 int batch_recover(const char *tmp_path, unsigned long long *kept,
 		  unsigned long long *dropped, struct strbuf *error)
 {
+	struct time_cache cache = {.filled = false};
 	char *data;
 	size_t len;
 	size_t offset;
@@ -253,8 +282,8 @@ int batch_recover(const char *tmp_path, unsigned long long *kept,
 		 * line with one, such as zeros that an operating-system crash
 		 * left, is dropped rather than kept. */
 		if (memchr(line, '\0', line_len) != NULL
-		    || split_line(line, line_len, &received, &json, &json_len)
-		    != 0) {
+		    || split_line(line, line_len, &cache, &received, &json,
+				  &json_len) != 0) {
 			(*dropped)++;
 			continue;
 		}

@@ -204,6 +204,29 @@ static void repeated_times_kept(void **state)
 	free(path);
 }
 
+/* A line whose receive time is invalid is rejected, also after lines
+ * whose time was valid. */
+static void invalid_time_rejected(void **state)
+{
+	struct visited visited = {0};
+	struct strbuf error;
+
+	(void)state;
+	write_text("incoming/bad-time", "tlsrptd-batch 1\n"
+					"\n"
+					"2026-12-04T20:33:03Z {\"dpv\":\"1\"}\n"
+					"2026-12-04T20:33:03Z {\"dpv\":\"1\"}\n"
+					"2026-02-30T20:33:03Z {\"dpv\":\"1\"}\n"
+					"end 3\n");
+	strbuf_init(&error);
+	assert_int_equal(batch_read("incoming/bad-time", visit, &visited,
+				    &error),
+			 -1);
+	assert_non_null(strstr(error.data, "malformed batch line 3"));
+	assert_int_equal(visited.count, 0);
+	strbuf_free(&error);
+}
+
 static void append_rejects_line_break(void **state)
 {
 	struct batch_writer batch;
@@ -358,6 +381,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(repeated_times_kept, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(invalid_time_rejected, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(append_rejects_line_break, setup,
 					    teardown),
