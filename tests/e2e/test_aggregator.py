@@ -142,7 +142,12 @@ def read_summary(path):
     return {"header": header, "lines": parsed}
 
 
-def wait_until(condition, timeout=8.0, what="condition"):
+# Time for a start with database recovery on a loaded machine under a
+# sanitizer. A wait that passes returns at once.
+WAIT_SECONDS = 20.0
+
+
+def wait_until(condition, timeout=WAIT_SECONDS, what="condition"):
     """Poll condition() until it returns a true value; return that value."""
     deadline = time.monotonic() + timeout
     while True:
@@ -229,7 +234,7 @@ class Queue:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            status = self.process.wait(timeout=8)
+            status = self.process.wait(timeout=WAIT_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -388,7 +393,10 @@ def test_day_closes_after_delay(queue):
     assert final["header"]["kind"] == "final"
     assert final["header"]["day"] == day
     assert summary_counts(final) == expected_counts(samples)
-    assert f"day {day} closed: final summary days/{closed[0]}" in q.log()
+    # The aggregator marks the day closed and logs it after the summary
+    # is in days/.
+    wait_until(lambda: f"day {day} closed: final summary days/{closed[0]}"
+               in q.log(), what="the log line of the closed day")
 
     # A late batch for the closed day is counted and exported alone.
     late = samples[:3]
@@ -400,7 +408,9 @@ def test_day_closes_after_delay(queue):
     assert supplement["header"]["kind"] == "supplement"
     assert supplement["header"]["day"] == day
     assert summary_counts(supplement) == expected_counts(late)
-    assert f"{late_id}: 3 datagrams for closed day {day}" in q.log()
+    # The aggregator logs the supplement after it is in days/.
+    wait_until(lambda: f"{late_id}: 3 datagrams for closed day {day}"
+               in q.log(), what="the log line of the supplement")
 
     # The day's summary now contains both batches and is final.
     answer = q.request(day)

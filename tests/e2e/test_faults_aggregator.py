@@ -38,6 +38,11 @@ def test_store_failure_keeps_batch(make_fault_suite, tmp_path):
     during = simple_datagrams("during", 10)
     send(suite, before)
     wait_counted(suite, today(), tmp_path / "before", expected_sessions(before))
+    # The status line follows at the end of the aggregator's round, and
+    # the master writes it up to a second later. Once it shows the first
+    # batch, a later read cannot see an older line.
+    wait_until(lambda: counter(suite, "aggregator", "datagrams") == 5,
+               what="the aggregator's status line for the first batch")
 
     suite.set_fault("aggregator", "enospc ops=write,sync dirs=db")
     send(suite, during)

@@ -135,10 +135,15 @@ def test_installed_suite_handles_a_datagram(installed):
             raise AssertionError(f"{error}\n{status_file.read_text()}\n"
                                  f"{(base / 'console.log').read_text()}") from None
 
-        status = subprocess.run([str(sbin / "tlsrptd"), "-c", str(etc), "status"],
-                                capture_output=True, text=True, timeout=30)
-        assert re.search(r"receiver\s+\d+\s+ready\s+0\s+received=1 ", status.stdout), \
-            status.stdout
+        # The receiver sends its counters at most once a second, so its
+        # line may still be older than the aggregator's.
+        def receiver_counted():
+            status = subprocess.run([str(sbin / "tlsrptd"), "-c", str(etc), "status"],
+                                    capture_output=True, text=True, timeout=30)
+            return re.search(r"receiver\s+\d+\s+ready\s+0\s+received=1 ",
+                             status.stdout)
+
+        wait_until(receiver_counted, what="the receiver's counters in tlsrptd status")
         check = subprocess.run([str(sbin / "tlsrptd"), "-c", str(etc), "check"],
                                capture_output=True, text=True, timeout=30)
         assert "tlsrptd: check: 0 errors" in check.stdout, check.stdout + check.stderr

@@ -181,8 +181,10 @@ def test_fifo_in_incoming_skipped(suite, tmp_path):
                timeout=30, what="the FIFO to be handled")
     assert not worker_stuck(suite, "aggregator")
     assert stat.S_ISFIFO(corrupt.lstat().st_mode)
-    assert f"{fifo.name}: invalid batch file (cannot read incoming/" \
-        f"{fifo.name}: not a regular file)" in suite.log()
+    # The aggregator logs the move after it.
+    wait_until(lambda: f"{fifo.name}: invalid batch file (cannot read "
+               f"incoming/{fifo.name}: not a regular file)" in suite.log(),
+               what="the log line about the FIFO")
     wait_until(lambda: counted_sessions(suite, today(), tmp_path) > 0,
                what="the samples to be counted")
 
@@ -382,9 +384,12 @@ def test_delivery_header_injection_refused(suite, sink):
                delivery_text(delivery_fields(), payload))
     suite.command("flush")
 
+    # The sink records the control's message before the mailer moves its
+    # file to sent/.
     wait_until(lambda: len(suite.files("failed")) == len(INJECTIONS)
-               and sink.handler.received(), timeout=30,
-               what="every injection to fail and the control to arrive")
+               and sink.handler.received() and suite.files("sent"),
+               timeout=30,
+               what="every injection to fail and the control to be sent")
     assert {path.name for path in suite.files("failed")} == set(names)
     assert [path.name for path in suite.files("sent")] == [control]
     envelopes = sink.handler.received()
