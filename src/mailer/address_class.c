@@ -3,6 +3,7 @@
  * address_class.h).
  */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -41,23 +42,29 @@ static const struct ipv6_range ipv6_ranges[] = {
 	{ { 0xfe, 0x80 }, 10, "link-local" },
 	{ { 0xfe, 0xc0 }, 10, "site-local" },
 	{ { 0xff }, 8, "multicast" },
+	{ { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48, "local-use NAT64" },
 };
 
-/* IPv6 prefixes that carry an IPv4 address in four bytes from offset. */
+/* IPv6 prefixes that carry an IPv4 address in four bytes from offset,
+ * with its bits inverted where invert is set. */
 struct ipv4_embedding {
 	uint8_t prefix[16];
 	unsigned prefix_len;
 	unsigned offset;
+	bool invert;
 	const char *form;
 };
 
 /* :: and ::1 are inside ::/96, and ipv6_ranges judges them first. */
 static const struct ipv4_embedding embeddings[] = {
-	{ { [10] = 0xff, [11] = 0xff }, 96, 12, "IPv4-mapped" },
-	{ { 0 }, 96, 12, "IPv4-compatible" },
-	{ { [8] = 0xff, [9] = 0xff }, 96, 12, "IPv4-translated" },
-	{ { 0x00, 0x64, 0xff, 0x9b }, 96, 12, "NAT64" },
-	{ { 0x20, 0x02 }, 16, 2, "6to4" },
+	{ { [10] = 0xff, [11] = 0xff }, 96, 12, false, "IPv4-mapped" },
+	{ { 0 }, 96, 12, false, "IPv4-compatible" },
+	{ { [8] = 0xff, [9] = 0xff }, 96, 12, false, "IPv4-translated" },
+	{ { 0x00, 0x64, 0xff, 0x9b }, 96, 12, false, "NAT64" },
+	{ { 0x20, 0x02 }, 16, 2, false, "6to4" },
+	/* RFC 4380: the last four bytes are the client's mapped IPv4
+	 * address with every bit inverted. */
+	{ { 0x20, 0x01, 0x00, 0x00 }, 32, 12, true, "Teredo" },
 };
 
 static bool ipv4_in(uint32_t address, const struct ipv4_range *range)
@@ -127,11 +134,14 @@ bool address_class_internal_ipv6(const struct in6_addr *address,
 	 * kernel's own IPv4 stack, a translator or a tunnel. */
 	for (i = 0; i < sizeof(embeddings) / sizeof(embeddings[0]); i++) {
 		const struct ipv4_embedding *embedding = &embeddings[i];
+		uint32_t ipv4;
 
 		if (!ipv6_in(bytes, embedding->prefix, embedding->prefix_len))
 			continue;
-		class->range = ipv4_range_name(ipv4_at(bytes,
-						       embedding->offset));
+		ipv4 = ipv4_at(bytes, embedding->offset);
+		if (embedding->invert)
+			ipv4 = ~ipv4;
+		class->range = ipv4_range_name(ipv4);
 		if (class->range != NULL)
 			class->form = embedding->form;
 		return class->range != NULL;

@@ -12,16 +12,12 @@
  * 240.0.0.0/4 (reserved).
  *
  * Internal IPv6 ranges: :: (unspecified), ::1 (loopback), fc00::/7
- * (unique local), fe80::/10 (link-local), fec0::/10 (site-local) and
- * ff00::/8 (multicast). An IPv6 address that carries an IPv4 address
- * is judged by that IPv4 address: IPv4-mapped ::ffff:0:0/96,
- * IPv4-compatible ::/96, IPv4-translated ::ffff:0:0:0/96, NAT64
- * 64:ff9b::/96 and 6to4 2002::/16.
- *
- * NOTE: the local-use NAT64 prefix 64:ff9b:1::/48 and Teredo 2001::/32
- * are not examined. Where they carry the IPv4 address depends on how the
- * operator set up the translator or tunnel, so only a firewall can
- * cover them.
+ * (unique local), fe80::/10 (link-local), fec0::/10 (site-local),
+ * ff00::/8 (multicast) and 64:ff9b:1::/48 (local-use NAT64).
+ * An IPv6 address that carries an IPv4 address is judged by that IPv4
+ * address: IPv4-mapped ::ffff:0:0/96, IPv4-compatible ::/96,
+ * IPv4-translated ::ffff:0:0:0/96, NAT64 64:ff9b::/96, 6to4 2002::/16
+ * and Teredo 2001::/32 (the client's address, RFC 4380).
  *
  * Pure functions on memory: no I/O, no configuration, no logging.
  */

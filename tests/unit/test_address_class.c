@@ -115,6 +115,22 @@ static const struct expectation ipv6_cases[] = {
 	{ "2002:a9fe:a9fe::1", "link-local", "6to4" },
 	{ "2002:c000:201::1", NULL, NULL },
 	{ "2003:a00:5::", NULL, NULL },
+
+	/* Local-use NAT64 64:ff9b:1::/48 as a whole, and its neighbours. */
+	{ "64:ff9b:1::", "local-use NAT64", NULL },
+	{ "64:ff9b:1::c000:201", "local-use NAT64", NULL },
+	{ "64:ff9b:1:ffff:ffff:ffff:ffff:ffff", "local-use NAT64", NULL },
+	{ "64:ff9b:2::c000:201", NULL, NULL },
+
+	/* Teredo 2001::/32: the client's IPv4 address, bits inverted, in
+	 * the last four bytes (f5ff:fffa is 10.0.0.5, 80ff:fffe is
+	 * 127.0.0.1, 3fff:fdfe is 192.0.2.1). */
+	{ "2001:0:4136:e378:8000:63bf:f5ff:fffa", "private", "Teredo" },
+	{ "2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback", "Teredo" },
+	{ "2001::ffff:ffff", "this network", "Teredo" },
+	{ "2001:0:4136:e378:8000:63bf:3fff:fdfe", NULL, NULL },
+	{ "2001:0:4136:e378:8000:63bf:7f00:1", NULL, NULL },
+	{ "2001:1::f5ff:fffa", NULL, NULL },
 };
 
 static void parse_ipv4(const char *text, struct in_addr *address)
