@@ -92,34 +92,6 @@ static char *daemon_directory(void)
 	return xstrdup(dirname(self));
 }
 
-/* Log each line of text with msg_warn(), after prefix. */
-static void warn_lines(const char *prefix, const char *text)
-{
-	while (*text != '\0') {
-		size_t len = strcspn(text, "\n");
-
-		msg_warn("%s%.*s", prefix, (int)len, text);
-		text += len;
-		if (*text == '\n')
-			text++;
-	}
-}
-
-/* Log each line of text as an error and stop. */
-static _Noreturn void fatal_lines(const char *text, const char *config_dir)
-{
-	while (*text != '\0') {
-		size_t len = strcspn(text, "\n");
-
-		msg_error("%.*s", (int)len, text);
-		text += len;
-		if (*text == '\n')
-			text++;
-	}
-	msg_fatal("not starting: fix the configuration in %s (\"tlsrptd "
-		  "check\" lists every problem)", config_dir);
-}
-
 static int read_master_cf(struct master_cf *table, const char *config_dir,
 			  struct strbuf *error)
 {
@@ -295,7 +267,7 @@ void master_config_load(struct master *master, const char *config_dir)
 	strbuf_init(&warnings);
 	/* Every problem of main.cf and of its values goes out at once. */
 	if (config_load_with_defaults(master->config_dir, &error) < 0)
-		fatal_lines(error.data, master->config_dir);
+		config_fatal(master->config_dir, error.data);
 	config_values_check(CONFIG_VALUES_LOAD_KEYS
 			    | CONFIG_VALUES_WARN_EXPOSED, &error, &warnings);
 	master->daemon_dir = daemon_directory();
@@ -303,8 +275,8 @@ void master_config_load(struct master *master, const char *config_dir)
 		config_services_check(&master->table, master->daemon_dir,
 				      &error, &warnings);
 	if (error.len > 0) {
-		warn_lines("", warnings.data);
-		fatal_lines(error.data, master->config_dir);
+		msg_warn_lines("", warnings.data);
+		config_fatal(master->config_dir, error.data);
 	}
 	strbuf_free(&error);
 
@@ -323,7 +295,7 @@ void master_config_load(struct master *master, const char *config_dir)
  * that main.cf configures is open. */
 void master_config_log_warnings(struct master *master)
 {
-	warn_lines("", master->start_warnings);
+	msg_warn_lines("", master->start_warnings);
 	free(master->start_warnings);
 	master->start_warnings = NULL;
 }
@@ -477,10 +449,10 @@ static int read_new_config(struct master *master, struct master_cf *table)
 	reload_table = NULL;
 	reload_warnings = NULL;
 	if (status != 0)
-		warn_lines("reload failed, keeping the old configuration: ",
+		msg_warn_lines("reload failed, keeping the old configuration: ",
 			   error.data);
 	else
-		warn_lines("reload: ", warnings.data);
+		msg_warn_lines("reload: ", warnings.data);
 	strbuf_free(&error);
 	strbuf_free(&warnings);
 	return status;

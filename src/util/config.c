@@ -785,6 +785,13 @@ int config_load(const char *config_dir, struct strbuf *error)
 	return load(config_dir, NULL, &mode, false, error);
 }
 
+void config_fatal(const char *config_dir, const char *problems)
+{
+	msg_error_lines("", problems);
+	msg_fatal("not starting: fix the configuration in %s (\"tlsrptd "
+		  "check\" lists every problem)", config_dir);
+}
+
 int config_load_validated(const char *config_dir,
 			  int (*validate)(struct strbuf *error),
 			  struct strbuf *error)

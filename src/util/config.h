@@ -90,6 +90,10 @@ int config_load_validated(const char *config_dir,
 int config_load_relaxed(const char *config_dir, struct strbuf *warnings,
 			struct strbuf *error);
 int config_load_with_defaults(const char *config_dir, struct strbuf *errors);
+
+/* Log each problem of a failed load (one per line of problems) as an
+ * error, then stop the program with a line that names config_dir. */
+_Noreturn void config_fatal(const char *config_dir, const char *problems);
 int config_override(const char *assignment, struct strbuf *error);
 int config_check_required(struct strbuf *error);
 void config_free(void);

@@ -200,6 +200,30 @@ void msg_error(const char *format, ...)
 	va_end(ap);
 }
 
+/* Log each line of text with log, after prefix. */
+static void log_lines(void (*log)(const char *format, ...),
+		      const char *prefix, const char *text)
+{
+	while (*text != '\0') {
+		size_t len = strcspn(text, "\n");
+
+		log("%s%.*s", prefix, (int)len, text);
+		text += len;
+		if (*text == '\n')
+			text++;
+	}
+}
+
+void msg_warn_lines(const char *prefix, const char *text)
+{
+	log_lines(msg_warn, prefix, text);
+}
+
+void msg_error_lines(const char *prefix, const char *text)
+{
+	log_lines(msg_error, prefix, text);
+}
+
 void msg_fatal(const char *format, ...)
 {
 	va_list ap;

@@ -38,6 +38,11 @@ void msg_error(const char *format, ...) MSG_PRINTF(1, 2);
 _Noreturn void msg_fatal(const char *format, ...) MSG_PRINTF(1, 2);
 _Noreturn void msg_panic(const char *format, ...) MSG_PRINTF(1, 2);
 
+/* Log text of several lines, such as the problems of a configuration
+ * load, as one warning or error per line, each after prefix. */
+void msg_warn_lines(const char *prefix, const char *text);
+void msg_error_lines(const char *prefix, const char *text);
+
 /* A rate limit for one kind of repeating message. Zero-initialise it. */
 struct msg_rate {
 	const char *what;	/* names the message in the summary line */

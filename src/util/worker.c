@@ -154,7 +154,7 @@ void worker_setup(struct worker *worker, int argc, char **argv,
 
 	strbuf_init(&error);
 	if (config_load(worker->config_dir, &error) != 0)
-		msg_fatal("%s", error.data);
+		config_fatal(worker->config_dir, error.data);
 	strbuf_free(&error);
 	msg_open(config_str("syslog_name"), worker->service);
 	worker_open_log(worker->log_to_stderr);
@@ -319,8 +319,8 @@ void worker_reload_config(struct worker *worker)
 	worker_reload = 0;
 	strbuf_init(&error);
 	if (config_load(worker->config_dir, &error) != 0)
-		msg_warn("reload failed, keeping the old configuration "
-			 "values in use: %s", error.data);
+		msg_warn_lines("reload failed, keeping the old configuration "
+			       "values in use: ", error.data);
 	else
 		msg_info("configuration reloaded");
 	strbuf_free(&error);

@@ -420,3 +420,24 @@ def test_uninstall_keeps_configuration():
         assert not (destdir / "usr/libexec/tlsrptd").exists()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_worker_logs_one_line_per_problem(tmp_path):
+    """A worker started on a main.cf with two invalid values logs one
+    error line for each, then one fatal line that names the directory."""
+    (tmp_path / "main.cf").write_text("contact_info = mailto:tlsrpt@example.net\n"
+                                      "keep_days = forever\n"
+                                      "report_max_failure_details = 0\n")
+    result = subprocess.run([str(ROOT / "libexec" / "tlsrptd" / "reporter"),
+                             "-c", str(tmp_path), "-S"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines if ": error: " in line]
+    assert len(errors) == 2, result.stderr
+    assert "main.cf line 2" in errors[0]
+    assert '"forever"' in errors[0]
+    assert "main.cf line 3" in errors[1]
+    assert "report_max_failure_details" in errors[1]
+    assert lines[-1].endswith(f"fatal: not starting: fix the configuration in "
+                              f"{tmp_path} (\"tlsrptd check\" lists every problem)")
