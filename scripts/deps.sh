@@ -12,7 +12,7 @@ set -eu
 mode=${1:-build}
 
 build_packages="gcc make pkg-config libdb5.3-dev libssl-dev zlib1g-dev libcjson-dev libidn2-dev"
-test_packages="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-dkim python3-jsonschema openssl"
+test_packages="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-dkim python3-jsonschema openssl valgrind"
 
 # Tell whether a Debian package is installed.
 installed() {

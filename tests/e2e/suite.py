@@ -10,6 +10,7 @@ privileges to the "tlsrptd" account, which must exist.
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -211,8 +212,16 @@ class Suite:
         directory = self.queue / subdir
         return sorted(p for p in directory.iterdir()) if directory.exists() else []
 
+    def sanitizer_reports(self):
+        """Return the lines of AddressSanitizer, LeakSanitizer and UBSan
+        reports that the daemons wrote to the console (check-asan)."""
+        return re.findall(r"^.*(?:ERROR: \w*Sanitizer|runtime error:).*$",
+                          self.console_text(), re.M)
+
     def cleanup(self):
         self.stop()
         errors = self.valgrind_errors()
+        reports = self.sanitizer_reports()
         shutil.rmtree(self.base, ignore_errors=True)
         assert not errors, "valgrind found errors:\n" + errors
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
