@@ -360,6 +360,9 @@ int receive_loop_drain(struct receive_loop *loop)
 				   ? 0
 				   : -1;
 
+		/* NOTE: from here until flush_batch() the group exists only
+		 * in this process, so a SIGKILL now loses it. Peeking first
+		 * would trade that loss for duplicates after a restart. */
 		loop->filled = (size_t)count;
 		now = utc_now();
 		for (i = 0; i < count; i++)

@@ -8,7 +8,8 @@
  * checked with datagram_parse(): a valid one is appended to the open
  * batch as compact JSON after its UTC receive time, an invalid one goes
  * to the commit thread for corrupt/. After each group the batch is
- * flushed to the kernel, so a SIGKILL loses nothing that was read.
+ * flushed to the kernel, so a SIGKILL loses nothing that was flushed;
+ * a SIGKILL while a group is being checked loses that group.
  *
  * A datagram larger than DATAGRAM_MAX_SIZE is truncated by the kernel
  * (MSG_TRUNC) and rejected; its first DATAGRAM_MAX_SIZE bytes are saved.

@@ -16,7 +16,7 @@
  *
  * The writer appends lines to a file under tmp/ and pushes each drained
  * group to the kernel with batch_writer_flush(), so a receiver killed
- * with SIGKILL loses nothing it had read: batch_recover() at the next
+ * with SIGKILL loses nothing it had flushed: batch_recover() at the next
  * start keeps every whole line, drops a torn last line and adds the end
  * record; it returns 1 when the file was cut before its header was
  * complete, so there is nothing to keep. The repaired copy is written
