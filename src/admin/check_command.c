@@ -238,8 +238,14 @@ static void check_accounts(struct check *check, const struct master_cf *table)
 
 	for (i = 0; i < table->count; i++) {
 		const struct master_cf_entry *entry = &table->entries[i];
-		const char *name = master_cf_entry_option(entry, "mail_owner");
+		struct strbuf problem;
+		const char *name;
 
+		strbuf_init(&problem);
+		name = master_cf_entry_account(table, entry, owner, &problem);
+		if (name == NULL)
+			report(check, true, "%s", problem.data);
+		strbuf_free(&problem);
 		if (name == NULL || strcmp(name, owner) == 0)
 			continue;
 		pw = getpwnam(name);

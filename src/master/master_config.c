@@ -27,10 +27,10 @@
  * them. A service whose entry and parameters did not change keeps
  * running.
  *
- * Service accounts: every service runs as mail_owner, or as the account
- * that its master.cf arguments name with "-o mail_owner=NAME" (the
- * receiver's own account). When the master runs as root each such
- * account must exist, must not be root, and must have mail_owner's
+ * Service accounts: every service runs as mail_owner, except that the
+ * receiver (the dgram service) may run as the account that its master.cf
+ * arguments name with "-o mail_owner=NAME". When the master runs as root
+ * that account must exist, must not be root, and must have mail_owner's
  * primary group as its own primary group, because the queue directories
  * that the services share are open to that group.
  */
@@ -142,19 +142,21 @@ static int check_account(const struct master *master,
 	return 0;
 }
 
-/* Check the accounts that master.cf gives services, when root. */
+/* Check the accounts that master.cf gives services: only the receiver
+ * may have its own, and as root each must be a usable account. */
 static int check_accounts(const struct master *master,
 			  const struct master_cf *table, struct strbuf *error)
 {
 	size_t i;
 
-	if (!master->privileged)
-		return 0;
 	for (i = 0; i < table->count; i++) {
 		const struct master_cf_entry *entry = &table->entries[i];
-		const char *name = master_cf_entry_option(entry, "mail_owner");
+		const char *name = master_cf_entry_account(
+		    table, entry, master->mail_owner, error);
 
-		if (name == NULL || strcmp(name, master->mail_owner) == 0)
+		if (name == NULL)
+			return -1;
+		if (!master->privileged || strcmp(name, master->mail_owner) == 0)
 			continue;
 		if (check_account(master, table, entry, name, error) != 0)
 			return -1;

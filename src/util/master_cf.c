@@ -467,6 +467,26 @@ const char *master_cf_entry_option(const struct master_cf_entry *entry,
 	return value;
 }
 
+const char *master_cf_entry_account(const struct master_cf *table,
+				    const struct master_cf_entry *entry,
+				    const char *mail_owner,
+				    struct strbuf *error)
+{
+	const char *name = master_cf_entry_option(entry, "mail_owner");
+
+	if (name == NULL || strcmp(name, mail_owner) == 0)
+		return mail_owner;
+	if (entry->type == MASTER_CF_DGRAM)
+		return name;
+	strbuf_printf(error, "%s line %d: service %s: only the dgram service "
+		      "(the receiver) may run as its own account; this "
+		      "service writes queue directories that only mail_owner "
+		      "%s may write, so remove \"-o mail_owner=%s\"",
+		      table->path, entry->line, entry->service, mail_owner,
+		      name);
+	return NULL;
+}
+
 void master_cf_entry_copy(struct master_cf_entry *copy,
 			  const struct master_cf_entry *entry)
 {

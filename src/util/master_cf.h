@@ -84,6 +84,15 @@ const char *master_cf_entry_option(const struct master_cf_entry *entry,
 				   const char *name);
 const char *master_cf_entry_next_option(const struct master_cf_entry *entry,
 					size_t *index);
+/* Return the account that entry runs as ("-o mail_owner", else
+ * mail_owner). Only the dgram service may run as another account than
+ * mail_owner: the other services write queue directories that only
+ * mail_owner may write. For another service with its own account,
+ * return NULL and put the problem into error. */
+const char *master_cf_entry_account(const struct master_cf *table,
+				    const struct master_cf_entry *entry,
+				    const char *mail_owner,
+				    struct strbuf *error);
 void master_cf_entry_copy(struct master_cf_entry *copy,
 			  const struct master_cf_entry *entry);
 void master_cf_entry_free(struct master_cf_entry *entry);

@@ -441,3 +441,21 @@ def test_worker_logs_one_line_per_problem(tmp_path):
     assert "report_max_failure_details" in errors[1]
     assert lines[-1].endswith(f"fatal: not starting: fix the configuration in "
                               f"{tmp_path} (\"tlsrptd check\" lists every problem)")
+
+
+def test_own_account_only_for_receiver(setup):
+    """Only the dgram service may run as another account than mail_owner;
+    check and start reject it for any other service."""
+    setup.write_master("receiver dgram - - n - 1 testd\n"
+                       "worker unix - - n - - testd\n"
+                       "  -o mail_owner=other-account\n")
+    expected = (f"{setup.etc}/master.cf line 2: service worker: only the dgram "
+                "service (the receiver) may run as its own account")
+    check = setup.tlsrptd("check")
+    assert check.returncode == 1
+    assert any(expected in line for line in error_lines(check.stderr)), check.stderr
+
+    result = setup.tlsrptd("start-fg")
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert '"-o mail_owner=other-account"' in result.stderr
