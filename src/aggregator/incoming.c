@@ -199,8 +199,10 @@ static int count_batch(struct aggregator *agg, const char *id)
 
 	strbuf_init(&error);
 	utc_day_format(utc_now(), today);
-	applied = store_apply(agg->store, id, today, &fold, &supplements,
-			      &supplement_count, &error);
+	while ((applied = store_apply(agg->store, id, today, &fold,
+				      &supplements, &supplement_count,
+				      &error)) == 2)
+		aggregator_checkpoint(agg);
 	if (applied < 0) {
 		msg_warn("%s: cannot count the batch: %s; it stays in %s/ for "
 			 "a retry",

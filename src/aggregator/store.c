@@ -37,12 +37,21 @@
  * 10,000 datagrams to 100,000 domains (bench/aggregator.py, some 8,000
  * distinct counters a batch) held at most 3,854 locks (db5.3_stat -c, on
  * x86-64), so this limit leaves a margin of 13 times. Berkeley DB sizes
- * its lock hash table from it, so it is not larger.
- * NOTE: a batch with more than about 100,000 distinct counters (a
- * receiver_batch_size far above its default of 10,000) runs out of locks
- * and stays in incoming/, retried with a warning each round. */
+ * its lock hash table from it, so it is not larger. */
 #define STORE_MAX_LOCKS 50000
 #define STORE_MAX_LOCK_OBJECTS 50000
+
+/* Counters per transaction of a large batch. The locks of a transaction
+ * grow with the pages it changes: one batch of 250 datagrams with 512,000
+ * new failure-details for domains that detail.db already held ran out of
+ * STORE_MAX_LOCKS. So a batch with more counters than this is applied in
+ * parts of this many, each recording its progress. A part changes at
+ * most a page per counter, so it stays below the limit. */
+#define STORE_APPLY_CHUNK 20000
+
+/* The meta.db key of a batch applied in part: the prefix, then the
+ * batch ID. Its value is the number of counters applied so far. */
+#define STORE_META_PROGRESS "progress "
 
 /* Checkpoint after this much log or this much time, whichever first.
  * A checkpoint writes every dirty page, so checkpoints after 2 MB of log
@@ -79,6 +88,7 @@ struct store {
 	DB *tables[TABLE_COUNT];
 	int lock_fd;
 	bool needs_recovery;
+	size_t apply_chunk;	/* counters per transaction of a batch */
 };
 
 /* The length of "YYYY-MM-DD\0", the prefix of a day's counter keys. */
@@ -245,6 +255,7 @@ struct store *store_open(const char *home, struct strbuf *error)
 	int ret;
 
 	store->lock_fd = -1;
+	store->apply_chunk = STORE_APPLY_CHUNK;
 	if (mkdir(home, 0700) != 0 && errno != EEXIST) {
 		strbuf_printf(error, "cannot create %s: %s", home,
 			      strerror(errno));
@@ -530,17 +541,21 @@ static int close_cursor(struct store *store, DBC *cursor, int status,
 	return status;
 }
 
+/* Add the policy counters from index first up to last, not included. */
 static int add_policy_counters(struct store *store, DB_TXN *txn,
-			       const struct fold *fold, struct strbuf *key,
+			       const struct fold *fold, size_t first,
+			       size_t last, struct strbuf *key,
 			       struct strbuf *error)
 {
 	DBC *cursor;
 	size_t i;
 	int status = 0;
 
+	if (first >= last)
+		return 0;
 	if (open_cursor(store, txn, TABLE_POLICY, &cursor, error) != 0)
 		return -1;
-	for (i = 0; status == 0 && i < fold->policy_count; i++) {
+	for (i = first; status == 0 && i < last; i++) {
 		const struct fold_counter *counter = &fold->policies[i];
 		unsigned long long deltas[2] = {counter->success,
 						counter->failure};
@@ -552,17 +567,21 @@ static int add_policy_counters(struct store *store, DB_TXN *txn,
 	return close_cursor(store, cursor, status, TABLE_POLICY, error);
 }
 
+/* Add the detail counters from index first up to last, not included. */
 static int add_detail_counters(struct store *store, DB_TXN *txn,
-			       const struct fold *fold, struct strbuf *key,
+			       const struct fold *fold, size_t first,
+			       size_t last, struct strbuf *key,
 			       struct strbuf *error)
 {
 	DBC *cursor;
 	size_t i;
 	int status = 0;
 
+	if (first >= last)
+		return 0;
 	if (open_cursor(store, txn, TABLE_DETAIL, &cursor, error) != 0)
 		return -1;
-	for (i = 0; status == 0 && i < fold->detail_count; i++) {
+	for (i = first; status == 0 && i < last; i++) {
 		const struct fold_counter *counter = &fold->details[i];
 
 		counter_key(key, counter);
@@ -572,16 +591,30 @@ static int add_detail_counters(struct store *store, DB_TXN *txn,
 	return close_cursor(store, cursor, status, TABLE_DETAIL, error);
 }
 
-static int add_counters(struct store *store, DB_TXN *txn,
-			const struct fold *fold, struct strbuf *error)
+/* The counters of a fold, policies then details, numbered from 0. */
+static size_t fold_counters(const struct fold *fold)
 {
+	return fold->policy_count + fold->detail_count;
+}
+
+/* Add the counters numbered first up to last, not included. */
+static int add_counters(struct store *store, DB_TXN *txn,
+			const struct fold *fold, size_t first, size_t last,
+			struct strbuf *error)
+{
+	size_t policies = fold->policy_count;
 	struct strbuf key;
 	int status;
 
 	strbuf_init(&key);
-	status = add_policy_counters(store, txn, fold, &key, error);
+	status = add_policy_counters(store, txn, fold,
+				     first < policies ? first : policies,
+				     last < policies ? last : policies, &key,
+				     error);
 	if (status == 0)
-		status = add_detail_counters(store, txn, fold, &key, error);
+		status = add_detail_counters(
+		    store, txn, fold, first > policies ? first - policies : 0,
+		    last > policies ? last - policies : 0, &key, error);
 	strbuf_free(&key);
 	return status;
 }
@@ -612,6 +645,26 @@ static void parse_supplements(const char *text, struct store_supplement **list,
 		line += strcspn(line, "\n");
 		line += *line == '\n';
 	}
+}
+
+/* Create the rows of the days of the batch that have none yet. */
+static int open_new_days(struct store *store, DB_TXN *txn,
+			 const struct fold *fold, struct strbuf *error)
+{
+	size_t i;
+
+	for (i = 0; i < fold->day_count; i++) {
+		struct store_day day;
+
+		if (get_day(store, txn, fold->days[i].day, &day, error) != 0)
+			return -1;
+		if (day.state != STORE_DAY_NONE)
+			continue;
+		day.state = STORE_DAY_OPEN;
+		if (put_day_row(store, txn, &day, error) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Create missing day rows and choose a supplement ID for every day of
@@ -677,19 +730,74 @@ static int record_batch(struct store *store, DB_TXN *txn, const char *batch_id,
 	return 0;
 }
 
+/* Read into *done how many counters of the batch earlier parts applied:
+ * 0 unless the batch is applied in parts. */
+static int get_progress(struct store *store, DB_TXN *txn, const char *key,
+			size_t total, size_t *done, struct strbuf *error)
+{
+	struct strbuf value;
+	int status;
+
+	*done = 0;
+	strbuf_init(&value);
+	status = get_text(store, txn, TABLE_META, key, &value, error);
+	if (status == 0)
+		*done = (size_t)strtoull(value.data, NULL, 10);
+	strbuf_free(&value);
+
+	/* Only a fold that changed since the earlier parts, such as after an
+	 * upgrade in the middle of a batch, can be shorter. */
+	if (*done > total) {
+		msg_warn("%s: %zu counters recorded as counted, but the batch "
+			 "now has %zu; counting the rest of the batch as none",
+			 key + strlen(STORE_META_PROGRESS), *done, total);
+		*done = total;
+	}
+	return status < 0 ? -1 : 0;
+}
+
+static int put_progress(struct store *store, DB_TXN *txn, const char *key,
+			size_t done, struct strbuf *error)
+{
+	char value[32];
+
+	snprintf(value, sizeof(value), "%zu", done);
+	return put_text(store, txn, TABLE_META, key, value, error);
+}
+
+/* Apply the next store->apply_chunk counters of a large batch and record
+ * how far it got, so that the next call goes on from there. */
+static int apply_part(struct store *store, DB_TXN *txn,
+		      const struct fold *fold, const char *progress,
+		      size_t done, struct strbuf *error)
+{
+	size_t next = done + store->apply_chunk;
+
+	if (open_new_days(store, txn, fold, error) != 0 ||
+	    add_counters(store, txn, fold, done, next, error) != 0 ||
+	    put_progress(store, txn, progress, next, error) != 0)
+		return -1;
+	return 0;
+}
+
 int store_apply(struct store *store, const char *batch_id,
 		const char *applied_day, const struct fold *fold,
 		struct store_supplement **supplements, size_t *count,
 		struct strbuf *error)
 {
+	char *progress = xasprintf("%s%s", STORE_META_PROGRESS, batch_id);
+	size_t total = fold_counters(fold);
 	struct strbuf value;
 	DB_TXN *txn;
+	size_t done;
 	int status;
 
 	*supplements = NULL;
 	*count = 0;
-	if (begin(store, &txn, error) != 0)
+	if (begin(store, &txn, error) != 0) {
+		free(progress);
 		return -1;
+	}
 	strbuf_init(&value);
 
 	/* A recorded ID means the batch was committed before a crash
@@ -703,23 +811,38 @@ int store_apply(struct store *store, const char *batch_id,
 		status = status < 0 ? abort_with(store, txn)
 				    : commit(store, txn, error);
 		strbuf_free(&value);
+		free(progress);
 		if (status == 0)
 			return 1;
 		goto free_list;
 	}
-	if (status < 0)
+	if (status < 0 ||
+	    get_progress(store, txn, progress, total, &done, error) != 0)
 		goto fail;
+
+	/* A part of a large batch commits on its own. */
+	if (total - done > store->apply_chunk) {
+		if (apply_part(store, txn, fold, progress, done, error) != 0)
+			goto fail;
+		strbuf_free(&value);
+		free(progress);
+		return commit(store, txn, error) == 0 ? 2 : -1;
+	}
 
 	strbuf_reset(&value);
 	if (mark_days(store, txn, fold, &value, supplements, count, error) !=
 		0 ||
-	    add_counters(store, txn, fold, error) != 0 ||
+	    add_counters(store, txn, fold, done, total, error) != 0 ||
 	    record_batch(store, txn, batch_id, applied_day, fold, error) != 0)
+		goto fail;
+	if (done > 0 &&
+	    delete_text(store, txn, TABLE_META, progress, error) != 0)
 		goto fail;
 	if (value.len > 0 && put_text(store, txn, TABLE_SUPPLEMENT, batch_id,
 				      value.data, error) != 0)
 		goto fail;
 	strbuf_free(&value);
+	free(progress);
 	if (commit(store, txn, error) != 0)
 		goto free_list;
 	return 0;
@@ -727,11 +850,17 @@ int store_apply(struct store *store, const char *batch_id,
 fail:
 	abort_with(store, txn);
 	strbuf_free(&value);
+	free(progress);
 free_list:
 	free(*supplements);
 	*supplements = NULL;
 	*count = 0;
 	return -1;
+}
+
+void store_set_apply_chunk(struct store *store, size_t counters)
+{
+	store->apply_chunk = counters > 0 ? counters : STORE_APPLY_CHUNK;
 }
 
 int store_supplements_done(struct store *store, const char *batch_id,

@@ -23,14 +23,22 @@
  *   Days of the batch that are already closed get a supplement summary
  *   ID, recorded in the same transaction, so the caller can write the
  *   supplement after the commit and redo it after a crash.
+ * - A batch with more counters than one transaction can lock is applied
+ *   in parts. Each call commits the next part with a progress record in
+ *   meta.db and returns 2, so the caller calls again with the same fold.
+ *   The last part records the batch ID and returns 0. After a crash the
+ *   calls go on from the recorded part, so every counter is still added
+ *   once, provided the batch file folds as before.
+ *   store_set_apply_chunk() sets the counters per part (0: the default).
  * - A day's state only moves forward: open, closing (final summary ID
  *   chosen), closed. A day before "expired-before" that has no row is
  *   treated as closed: its counters were expired after it was closed.
  *
  * Functions return 0 on success and -1 with a message in error on
- * failure, and store_apply() returns 1 for a batch counted before. After a
- * failure with DB_RUNRECOVERY, store_needs_recovery() is true and the
- * caller must exit so that the next start runs recovery.
+ * failure; store_apply() returns 1 for a batch counted before and 2 after
+ * a part of a large batch. After a failure with DB_RUNRECOVERY,
+ * store_needs_recovery() is true and the caller must exit so that the
+ * next start runs recovery.
  */
 #ifndef TLSRPTD_STORE_H
 #define TLSRPTD_STORE_H
@@ -89,6 +97,7 @@ int store_apply(struct store *store, const char *batch_id,
 		const char *applied_day, const struct fold *fold,
 		struct store_supplement **supplements, size_t *count,
 		struct strbuf *error);
+void store_set_apply_chunk(struct store *store, size_t counters);
 int store_supplements_done(struct store *store, const char *batch_id,
 			   struct strbuf *error);
 int store_supplement_batches(struct store *store, char ***batch_ids,

@@ -661,6 +661,111 @@ static void log_files_removed(void **state)
 	fold_free(&fold);
 }
 
+/* Apply a batch part by part until it is done; return the calls made. */
+static int apply_all_parts(struct store *store, const char *id,
+			   const struct fold *fold)
+{
+	struct store_supplement *supplements;
+	size_t count;
+	int calls = 0;
+	int status;
+
+	do {
+		status = apply(store, id, fold, &supplements, &count);
+		free(supplements);
+		calls++;
+	} while (status == 2);
+	assert_int_equal(status, 0);
+	return calls;
+}
+
+/* Check that every counter of a wide batch (see wide_batch()) was added
+ * exactly once: one failed session and one failure-detail per domain. */
+static void expect_wide_counts(struct store *store, size_t domains)
+{
+	struct exported out;
+	size_t i;
+
+	export_day(store, "2026-12-04", &out);
+	assert_int_equal(out.policies, domains);
+	assert_int_equal(out.count, 2 * domains);
+	for (i = 0; i < out.count; i++) {
+		const char *line = out.lines[i];
+		const char *end = strrchr(line, SEP[0]);
+
+		if (strncmp(line, "policy ", 7) == 0) {
+			assert_non_null(end);
+			assert_true(end - line >= 2);
+			assert_string_equal(end - 2, SEP "0" SEP "1");
+		} else {
+			assert_string_equal(end, SEP "1");
+		}
+	}
+	exported_free(&out);
+}
+
+/* A batch of 120,000 counters is applied in six parts of at most 20,000
+ * counters, every counter once, and a replay changes nothing. */
+static void large_batch_applied_in_parts(void **state)
+{
+	struct environment *env = *state;
+	struct fold fold;
+
+	wide_batch(&fold, 60000);
+	assert_int_equal(apply_all_parts(env->store, BATCH_A, &fold), 6);
+	expect_wide_counts(env->store, 60000);
+	apply_plain(env->store, BATCH_A, &fold, 1);
+	expect_wide_counts(env->store, 60000);
+	fold_free(&fold);
+}
+
+/* A process dies after two parts of a batch, without closing the store.
+ * The next opener goes on from the third part, and no counter is added
+ * twice. */
+static void interrupted_parts_resume(void **state)
+{
+	struct environment *env = *state;
+	struct fold fold;
+	int wstatus;
+	pid_t child;
+
+	wide_batch(&fold, 250);
+	close_store(env->store);
+	env->store = NULL;
+
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct store_supplement *supplements;
+		struct strbuf error;
+		struct store *store;
+		size_t count;
+		int part;
+
+		strbuf_init(&error);
+		store = store_open(env->home, &error);
+		if (store == NULL)
+			_exit(1);
+		store_set_apply_chunk(store, 100);
+		for (part = 0; part < 2; part++)
+			if (store_apply(store, BATCH_A, "2026-12-05", &fold,
+					&supplements, &count, &error) != 2)
+				_exit(2);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(child, &wstatus, 0), child);
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 0);
+
+	/* 500 counters: two parts were done, three calls remain. */
+	env->store = open_store(env->home);
+	store_set_apply_chunk(env->store, 100);
+	assert_int_equal(apply_all_parts(env->store, BATCH_A, &fold), 3);
+	expect_wide_counts(env->store, 250);
+	apply_plain(env->store, BATCH_A, &fold, 1);
+	fold_free(&fold);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -679,6 +784,10 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(replay_after_crash_changes_nothing,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(large_batch_applied_in_parts,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(interrupted_parts_resume, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(log_files_removed, setup,
 					    teardown),
 	};
