@@ -272,6 +272,25 @@ static void check_bcc(struct strbuf *errors)
 	strbuf_free(&problem);
 }
 
+/* The envelope sender goes into MAIL FROM as it is, so it must be a bare
+ * address (empty: the null sender), not "Name <address>". */
+static void check_envelope_sender(struct strbuf *errors)
+{
+	const char *value = config_str("report_envelope_sender");
+	struct strbuf problem;
+
+	if (value[0] == '\0')
+		return;
+	strbuf_init(&problem);
+	if (check_address(value, &problem) != 0)
+		value_error(errors, "report_envelope_sender", "invalid value "
+			    "\"%s\" for report_envelope_sender: %s; set it to "
+			    "an address alone, such as tlsrpt@example.net, "
+			    "when report_sender has a display name", value,
+			    problem.data);
+	strbuf_free(&problem);
+}
+
 static void check_sendmail(struct strbuf *errors)
 {
 	const char *value = config_str("sendmail_path");
@@ -456,6 +475,7 @@ int config_values_check(unsigned flags, struct strbuf *errors,
 	check_relayhost(errors);
 	check_redirect(errors, warnings);
 	check_bcc(errors);
+	check_envelope_sender(errors);
 	check_sendmail(errors);
 	check_file("https_ca_file", errors);
 	check_internal_addresses(errors);

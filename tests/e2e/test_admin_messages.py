@@ -45,6 +45,9 @@ def error_lines(stderr):
      'receiver_authorized_users: unknown user "no-such-user-tlsrptd"', True),
     ("dkim_selector = s1",
      "DKIM signing needs dkim_private_key, dkim_selector and dkim_domain", False),
+    ("report_sender = TLS Reports <tlsrpt@example.net>",
+     'invalid value "TLS Reports <tlsrpt@example.net>" for report_envelope_sender',
+     False),
 ])
 def test_worker_fatal_values_refused(setup, line, expected, located):
     (setup.etc / "main.cf").write_text((setup.etc / "main.cf").read_text() + line + "\n")
