@@ -290,12 +290,12 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) -O1 -g \
 	-fno-omit-frame-pointer -fno-sanitize-recover=all -Isrc/util \
 	-Isrc/mailer -Itests/fuzz $(PKG_CFLAGS) \
 	-DTLSRPTD_CONFIG_DIR='"$(SYSCONFDIR)"'
-FUZZ_MAILER_SRC = $(wildcard src/mailer/smtp_reply.c \
+FUZZ_MAILER_SRC = $(wildcard src/mailer/smtp_reply.c src/mailer/http_url.c \
 	src/mailer/http_response.c)
 FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(UTIL_SRC) \
 	$(FUZZ_MAILER_SRC) tests/fuzz/fuzz_support.c)
 FUZZ_LIB = $(FUZZ_OBJ)/libtlsrptd-fuzz.a
-FUZZ_MAILER_TARGETS = tests/fuzz/fuzz_smtp_reply.c \
+FUZZ_MAILER_TARGETS = tests/fuzz/fuzz_smtp_reply.c tests/fuzz/fuzz_http_url.c \
 	tests/fuzz/fuzz_http_response.c
 FUZZ_SRC = $(filter-out tests/fuzz/fuzz_support.c $(FUZZ_MAILER_TARGETS), \
 	$(wildcard tests/fuzz/fuzz_*.c)) \
