@@ -26,7 +26,7 @@ void counters_format(const struct receiver_counters *counters, char *out,
 		 "rejected_utf8=%llu rejected_limit=%llu "
 		 "rejected_schema=%llu rejected_unauthorized=%llu "
 		 "truncated=%llu corrupt_dropped=%llu count_mismatch=%llu "
-		 "lost=%llu",
+		 "lost=%llu recovered=%llu torn=%llu",
 		 get(&counters->received), get(&counters->accepted),
 		 get(&counters->rejected), get(&counters->bytes),
 		 get(&counters->batches),
@@ -37,5 +37,6 @@ void counters_format(const struct receiver_counters *counters, char *out,
 		 rejected(counters, DATAGRAM_ERROR_SCHEMA),
 		 get(&counters->unauthorized), get(&counters->truncated),
 		 get(&counters->corrupt_dropped),
-		 get(&counters->count_mismatch), get(&counters->lost));
+		 get(&counters->count_mismatch), get(&counters->lost),
+		 get(&counters->recovered), get(&counters->torn));
 }

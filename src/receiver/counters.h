@@ -38,6 +38,9 @@ struct receiver_counters {
 	atomic_ullong corrupt_dropped; /* rejected, but not saved in corrupt/ */
 	atomic_ullong count_mismatch;  /* "t" differs from failure-details */
 	atomic_ullong lost; /* accepted, then lost to a write error */
+	atomic_ullong recovered; /* in unfinished batches found at start */
+	atomic_ullong torn;	 /* lines of those batches dropped: cut
+				  * short or damaged */
 };
 
 static inline void counter_add(atomic_ullong *counter,

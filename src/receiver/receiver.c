@@ -179,13 +179,13 @@ int main(int argc, char **argv)
 	worker_jail(&worker);
 	utc_now(); /* reads TLSRPTD_CLOCK_OFFSET before threads start */
 
-	recovery_run();
+	memset(&counters, 0, sizeof(counters));
+	recovery_run(&counters);
 	first_batch = open_batch_create();
 	if (first_batch == NULL)
 		msg_fatal("cannot create a batch file in %s/: %s", QUEUE_TMP,
 			  strerror(errno));
 
-	memset(&counters, 0, sizeof(counters));
 	receiver_settings_load(&settings);
 	block_signals(&wait_mask);
 	committer_start(&committer, &worker, &counters, &settings);

@@ -147,7 +147,7 @@ static void remove_leftover(const char *name)
 	free(path);
 }
 
-void recovery_run(void)
+void recovery_run(struct receiver_counters *counters)
 {
 	unsigned long long kept = 0;
 	unsigned long long dropped = 0;
@@ -170,6 +170,8 @@ void recovery_run(void)
 		}
 	}
 	queue_list_free(names, count);
+	counter_add(&counters->recovered, kept);
+	counter_add(&counters->torn, dropped);
 	if (kept > 0 || dropped > 0)
 		msg_info("recovery: %zu unfinished batches, datagrams=%llu, "
 			 "dropped=%llu",

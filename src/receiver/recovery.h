@@ -10,7 +10,9 @@
  * file that is already linked into incoming/ (the receiver died between
  * link and unlink) is only removed from tmp/. Corrupt files in progress
  * (tmp/receiver-corrupt.*) are removed; the datagram they held was
- * already counted and logged as rejected.
+ * already counted and logged as rejected. recovery_run() adds the
+ * datagrams it kept to the "recovered" counter and the lines it dropped
+ * to "torn".
  *
  * The commit thread uses recovery_commit_batch() as well, for a batch
  * whose writes failed: repairing the file keeps every whole line that
@@ -19,6 +21,7 @@
 #ifndef TLSRPTD_RECEIVER_RECOVERY_H
 #define TLSRPTD_RECEIVER_RECOVERY_H
 
+#include "counters.h"
 #include "strbuf.h"
 
 #define RECEIVER_BATCH_OWNER "receiver" /* tmp/ file prefix */
@@ -42,6 +45,6 @@ void recovery_commit_batch(const char *tmp_path, const char *id,
 void recovery_log_outcome(const char *id,
 			  const struct recovery_outcome *outcome,
 			  const char *error);
-void recovery_run(void);
+void recovery_run(struct receiver_counters *counters);
 
 #endif

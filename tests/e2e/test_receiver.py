@@ -357,6 +357,10 @@ def test_sigkill_then_restart_recovers(receiver):
     assert len(batches[queue_id]) == 4
     assert f"{queue_id}: recovered unfinished batch into incoming/, " \
         "datagrams=4, dropped=1" in receiver.log()
+    counters = wait_for(lambda: status_counters(receiver).get("recovered") == 4
+                        and status_counters(receiver),
+                        "the recovery in the status line")
+    assert counters["torn"] == 1
     assert [path.name for path in receiver.open_batches()] != [
         open_batch.name]
     assert receiver.stop() == 0
