@@ -306,7 +306,10 @@ static void init_attempt(struct attempt *attempt, const char *id,
 {
 	memset(attempt, 0, sizeof(*attempt));
 	attempt->queue_id = id;
-	attempt->number = delivery->attempts + 1;
+	/* The count stops at the largest value a delivery file may hold. */
+	attempt->number = delivery->attempts < DELIVERY_MAX_ATTEMPTS
+				  ? delivery->attempts + 1
+				  : DELIVERY_MAX_ATTEMPTS;
 	attempt->now = utc_now();
 	attempt->keys = keys;
 	strbuf_init(&attempt->relay);

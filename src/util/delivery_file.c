@@ -13,8 +13,6 @@
 #include "utc_time.h"
 #include "xalloc.h"
 
-#define DELIVERY_MAX_ATTEMPTS	1000000
-
 static void write_text(FILE *fp, const char *name, const char *value)
 {
 	qrec_write_field(fp, name, value != NULL && value[0] != '\0' ? value

@@ -38,6 +38,7 @@
 #define DELIVERY_KIND		"delivery"
 #define DELIVERY_VERSION	1
 #define DELIVERY_MAX_FILE	(256 * 1024 * 1024)
+#define DELIVERY_MAX_ATTEMPTS	1000000	/* larger "attempts" is invalid */
 
 struct delivery {
 	char *report_id;

@@ -12,6 +12,7 @@ that account is missing), so the test hands the queue to that account.
 
 import asyncio
 import base64
+import calendar
 import email
 import email.policy
 import email.utils
@@ -537,6 +538,53 @@ def test_4xx_reply_deferred(env):
     assert env.recorder.messages == []
     env.wait_for(lambda: "status=deferred" in env.log(), "the log line")
     assert "%s: to=<tlsrpt@example.com>" % queue_id in env.log()
+
+
+def seconds_between(header, start, end):
+    """Return the seconds from header field start to header field end."""
+    times = [calendar.timegm(time.strptime(header[name], "%Y-%m-%dT%H:%M:%SZ"))
+             for name in (start, end)]
+    return times[1] - times[0]
+
+
+def test_retry_delay_doubles_to_cap(env):
+    # retry_delay in src/mailer/deliver.c waits minimal_backoff_time,
+    # doubled for each attempt before this one and capped at
+    # maximal_backoff_time, then adds a jitter of 0 to 10 % of that.
+    env.write_config(minimal_backoff_time="300s", maximal_backoff_time="4000s")
+    env.recorder.rcpt_reply = "451 4.3.0 Try again later"
+    # The largest attempts value a delivery file may contain
+    # (DELIVERY_MAX_ATTEMPTS in src/util/delivery_file.h): the count stops
+    # there, so that the file stays valid.
+    largest = 1000000
+    # Attempts made before this one, and the delay before jitter.
+    cases = [(0, 300), (1, 600), (2, 1200), (3, 2400), (4, 4000), (5, 4000),
+             (largest - 1, 4000), (largest, 4000)]
+    # Copies at one attempt count, whose delays differ only by jitter.
+    cases += [(3, 2400)] * 6 + [(largest, 4000)] * 6
+    queued = []
+    for earlier, base in cases:
+        # Without a first-attempt, the mailer sets it to the time of this
+        # attempt, so next-attempt minus first-attempt is the delay.
+        queue_id = env.queue_delivery("mailto:tlsrpt@example.com",
+                                      attempts=str(earlier))
+        queued.append((queue_id, earlier, base))
+    env.start()
+
+    delays = {}
+    for queue_id, earlier, base in queued:
+        header = read_header(env.wait_for_file("deferred", queue_id))
+        assert header["attempts"] == str(min(earlier + 1, largest)), queue_id
+        assert "451 4.3.0 Try again later" in header["last-error"]
+        delay = seconds_between(header, "first-attempt", "next-attempt")
+        detail = "delay %ds after %d earlier attempts" % (delay, earlier)
+        assert delay >= base, detail
+        assert delay <= base + base // 10, detail
+        delays.setdefault(earlier, []).append(delay)
+
+    assert len(set(delays[3])) > 1, "no jitter: %s" % delays[3]
+    assert len(set(delays[largest])) > 1, "no jitter: %s" % delays[largest]
+    assert env.recorder.messages == []
 
 
 def test_5xx_reply_failed(env):

@@ -260,6 +260,75 @@ def test_wrong_host_certificate_rejected(env, ca):
     assert wrong.paths() == []
 
 
+def sni_recording_server(ca, cert_and_key):
+    """Start an HttpsServer that records, in server_names, the SNI name of
+    each TLS handshake (None for a client hello without SNI)."""
+    context = ca.server_context(*cert_and_key)
+    server_names = []
+
+    def record(ssl_socket, server_name, context):
+        server_names.append(server_name)
+
+    context.sni_callback = record
+    https = HttpsServer(context)
+    https.server_names = server_names
+    return https
+
+
+def test_host_name_mismatch_rejected(env, ca):
+    wrong = sni_recording_server(ca, ca.wrong_host)
+    try:
+        configure(env, minimal_backoff_time="300s")
+        queue_id = env.queue_delivery(wrong.url("/ok", host="localhost"))
+        env.start()
+        # The mailer stores the file in its next directory before it
+        # removes it from outgoing/.
+        env.wait_for(lambda: not os.path.exists(env.path("outgoing",
+                                                         queue_id)),
+                     "the attempt")
+    finally:
+        wrong.close()
+    assert not os.path.exists(env.path("sent", queue_id))
+    error = read_header(env.path("deferred", queue_id))["last-error"]
+    # Where localhost also has ::1, the error may name that attempt too.
+    assert ("TLS handshake with localhost[127.0.0.1]:%d failed: certificate "
+            "verification failed: hostname mismatch (https_verify = yes)"
+            % wrong.port) in error
+    # The mailer reached the server, so the handshake is what failed.
+    assert wrong.connections == 1
+    assert wrong.server_names == ["localhost"]
+    assert wrong.paths() == []
+
+
+def test_sni_sent_for_host_name(env, ca):
+    https = sni_recording_server(ca, ca.localhost)
+    try:
+        configure(env)
+        queue_id = env.queue_delivery(https.url("/ok", host="localhost"))
+        env.start()
+        env.wait_for_file("sent", queue_id)
+    finally:
+        https.close()
+    assert https.server_names == ["localhost"]
+    assert https.paths() == ["/ok"]
+    _, headers, _ = https.requests[0]
+    assert headers["Host"] == "localhost:%d" % https.port
+
+
+def test_sni_omitted_for_address(env, ca):
+    # RFC 6066 allows only host names in SNI, never IP addresses.
+    https = sni_recording_server(ca, ca.localhost)
+    try:
+        configure(env)
+        queue_id = env.queue_delivery(https.url("/ok"))
+        env.start()
+        env.wait_for_file("sent", queue_id)
+    finally:
+        https.close()
+    assert https.server_names == [None]
+    assert https.paths() == ["/ok"]
+
+
 def test_wrong_host_accepted_without_verify(env, ca):
     wrong = HttpsServer(ca.server_context(*ca.wrong_host))
     try:
