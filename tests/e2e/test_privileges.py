@@ -8,25 +8,45 @@ The tests read each worker's credentials from /proc/PID/status and then
 try, with exactly those credentials, to write where the worker must not.
 As an ordinary user the suite keeps that user's identity and says so
 once; run as root, that test starts the suite as "tlsrptd" with runuser.
+One test sets master.cf's chroot column to "y" for every service and
+checks through /proc/PID/root that each worker is confined to the queue.
 """
 
+import gzip
+import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 import suite as suite_module
-from suite import BIN, RECEIVER_ACCOUNT, TEST_ACCOUNT as WORKER_ACCOUNT, Suite, \
-    make_base_dir, sample_files, wait_until
+from suite import BIN, DATA, RECEIVER_ACCOUNT, TEST_ACCOUNT as WORKER_ACCOUNT, \
+    Suite, make_base_dir, sample_files, wait_until
+from test_reporter_schema import check_report
 
 # Directories that only mail_owner's workers may change.
 PROTECTED = ("outgoing", "deferred", "hold", "sent", "failed", "days", "db",
              "requests", "export")
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+SERVICES = ("receiver", "aggregator", "reporter", "mailer")
+
+# Samples with three report domains and four policies, which the reports
+# count as four sessions.
+CHROOT_SAMPLES = (DATA / "datagrams" / "05-example5-two-policies-sts-fail-tlsa-fail.json",
+                  DATA / "datagrams" / "09-blaster-sts-success.json",
+                  DATA / "postfix" / "05-expired-secure.json")
+
+# A service line of master.cf (not a comment or continuation) up to its
+# chroot column, which is the fifth.
+CHROOT_COLUMN = re.compile(r"^([\w.-]+[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+)\S+(?=[ \t])",
+                           re.M)
 
 
 def ensure_receiver_account():
@@ -59,6 +79,33 @@ def try_as(creds, code):
         extra_groups=creds["Groups"])
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def chrooted_master_cf():
+    """Return the shipped master.cf with chroot set to y for every service."""
+    shipped = (suite_module.REPO / "conf" / "master.cf").read_text()
+    changed, count = CHROOT_COLUMN.subn(r"\1y", shipped)
+    assert count == len(SERVICES), f"expected {len(SERVICES)} service lines:\n{shipped}"
+    return changed
+
+
+def written_reports(outbox):
+    """Map the report domain of each .json.gz file in outbox to its report.
+
+    The RFC 8460 file name is submitter!domain!begin!end!id.json.gz.
+    """
+    reports = {}
+    for path in outbox.glob("*.json.gz"):
+        payload = path.read_bytes()
+        check_report(payload)
+        reports[path.name.split("!")[1]] = json.loads(gzip.decompress(payload))
+    return reports
+
+
+def session_count(report):
+    return sum(policy["summary"]["total-successful-session-count"]
+               + policy["summary"]["total-failure-session-count"]
+               for policy in report["policies"])
 
 
 @pytest.fixture
@@ -166,3 +213,65 @@ def test_unprivileged_start_says_so_once():
     finally:
         instance.cleanup()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@root_only
+def test_chrooted_workers_produce_reports():
+    """With chroot y, every worker's root is the queue and reports are delivered."""
+    receiver_account = ensure_receiver_account()
+    account = pwd.getpwnam(WORKER_ACCOUNT)
+    base = make_base_dir()
+
+    # An absolute file: directory resolves inside the mailer's chroot only,
+    # so a mailer that is not chrooted defers the delivery instead.
+    outbox_name = base.name + "-outbox"
+    instance = Suite(base, delivery_redirect=f"file:/{outbox_name}")
+    try:
+        assert not Path("/", outbox_name).exists()
+        instance.write_config(chrooted_master_cf())
+        instance.start()
+        queue = instance.queue.resolve()
+        pids = service_pids(instance)
+        assert set(pids) == set(SERVICES)
+        for service, pid in pids.items():
+            assert os.readlink(f"/proc/{pid}/root") == str(queue), service
+            assert os.readlink(f"/proc/{pid}/cwd") == str(queue), service
+            creds = credentials(pid)
+            owner = receiver_account if service == "receiver" else account
+            assert creds["Uid"] == [owner.pw_uid] * 4, service
+            assert creds["Gid"] == [account.pw_gid] * 4, service
+            assert 0 not in creds["Uid"] + creds["Gid"], service
+
+        outbox = queue / outbox_name
+        outbox.mkdir()
+        os.chown(outbox, account.pw_uid, account.pw_gid)
+
+        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        sent = instance.send(*CHROOT_SAMPLES)
+        assert f"sent {len(CHROOT_SAMPLES)} datagrams, 0 dropped" in sent.stderr
+        status_file = instance.queue / "pid" / "status"
+        wait_until(lambda: f"datagrams={len(CHROOT_SAMPLES)}" in status_file.read_text(),
+                   what="the chrooted aggregator to count the datagrams")
+
+        domains = set()
+        policies = 0
+        for path in CHROOT_SAMPLES:
+            datagram = json.loads(path.read_bytes())
+            domains.add(datagram["d"].lower().rstrip("."))
+            policies += len(datagram["policies"])
+
+        instance.command("report", "--day", day)
+        wait_until(lambda: len(written_reports(outbox)) == len(domains),
+                   what=f"{len(domains)} reports in the chrooted mailer's file: directory")
+        reports = written_reports(outbox)
+        assert set(reports) == domains
+        assert sum(session_count(report) for report in reports.values()) == policies
+        assert len(list(outbox.glob("*.eml"))) == len(domains)
+
+        log = instance.log()
+        assert "status=sent" in log
+        assert "status=deferred" not in log
+        assert "cannot chroot" not in log
+        assert not instance.files("corrupt")
+    finally:
+        instance.cleanup()
