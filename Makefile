@@ -3,7 +3,8 @@
 #   make                 build into bin/, libexec/tlsrptd/ and build/
 #   make check           unit tests (cmocka), then end-to-end tests (pytest)
 #   make check-asan      the same under AddressSanitizer and UBSan
-#   make check-valgrind  the end-to-end tests with the daemons under valgrind
+#   make check-valgrind  the pipeline and DKIM end-to-end tests with the
+#                        daemons under valgrind
 #   make demo            run the suite on the bundled sample datagrams
 #   make fuzz            build the libFuzzer targets into build/fuzz/
 #   make fuzz-run        run each of them for FUZZ_SECONDS (default 30)
@@ -234,7 +235,8 @@ check-asan:
 
 check-valgrind: all build/.deps-test
 	TLSRPTD_ROOT=$(abspath $(OUT)) TLSRPTD_VALGRIND=1 \
-		$(PYTHON) -m pytest -q tests/e2e -k "pipeline"
+		$(PYTHON) -m pytest -q tests/e2e/test_pipeline.py \
+		tests/e2e/test_dkim.py
 
 demo: all
 	@scripts/demo.sh
