@@ -91,19 +91,18 @@ static int parse_options(int argc, char **argv, struct report_options *opts)
 	return 0;
 }
 
-/* Count the deliveries of a day in one queue directory made since a
- * moment. */
-static size_t count_made_since(const char *dir, const char *day,
-			       const char *since)
+/* Add to ids the queue IDs of the deliveries of a day in one queue
+ * directory made since a moment. */
+static void list_made_since(const char *dir, const char *day,
+			    const char *since, char ***ids, size_t *id_count)
 {
 	struct strbuf error;
 	char **names;
 	size_t count;
-	size_t made = 0;
 	size_t i;
 
 	if (queue_list(dir, &names, &count) != 0)
-		return 0;
+		return;
 	strbuf_init(&error);
 	for (i = 0; i < count; i++) {
 		struct delivery delivery;
@@ -112,31 +111,49 @@ static size_t count_made_since(const char *dir, const char *day,
 		strbuf_reset(&error);
 		if (delivery_read(path, &delivery, &error) == 0) {
 			if (strcmp(delivery.day, day) == 0
-			    && strcmp(delivery.created, since) >= 0)
-				made++;
+			    && strcmp(delivery.created, since) >= 0) {
+				*ids = xreallocarray(*ids, *id_count + 1,
+						     sizeof(**ids));
+				(*ids)[(*id_count)++] = xstrdup(names[i]);
+			}
 			delivery_free(&delivery);
 		}
 		free(path);
 	}
 	strbuf_free(&error);
 	queue_list_free(names, count);
-	return made;
+}
+
+static int compare_ids(const void *left, const void *right)
+{
+	return strcmp(*(char *const *)left, *(char *const *)right);
 }
 
 /* Count the deliveries of a day queued since a moment, wherever the
- * mailer has moved them by now. */
+ * mailer has moved them by now. A delivery that moves from one directory
+ * to another between their scans is seen twice but counted once. */
 static size_t count_queued(const char *day, const char *since)
 {
 	static const char *const dirs[] = {
 		QUEUE_OUTGOING, QUEUE_DEFERRED, QUEUE_HOLD, QUEUE_SENT,
 		QUEUE_FAILED,
 	};
-	size_t total = 0;
+	char **ids = NULL;
+	size_t id_count = 0;
+	size_t unique = 0;
 	size_t i;
 
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		total += count_made_since(dirs[i], day, since);
-	return total;
+		list_made_since(dirs[i], day, since, &ids, &id_count);
+	if (id_count > 0)
+		qsort(ids, id_count, sizeof(*ids), compare_ids);
+	for (i = 0; i < id_count; i++)
+		if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
+			unique++;
+	for (i = 0; i < id_count; i++)
+		free(ids[i]);
+	free(ids);
+	return unique;
 }
 
 static void print_nothing_counted(const char *day, const char *reason)

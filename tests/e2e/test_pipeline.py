@@ -118,13 +118,21 @@ def test_pipeline_samples_to_smtp(suite, smtp, tmp_path):
     wait_until(lambda: counted_sessions(suite, day, preview) == total_sessions,
                what=f"{total_sessions} counted sessions")
 
-    suite.command("report", "--day", day)
+    queued = suite.command("report", "--day", day)
     expected = mail_destinations()
     wait_until(lambda: len(smtp.handler.received()) >= len(expected),
                timeout=30, what=f"{len(expected)} report messages")
     time.sleep(0.5)
     envelopes = smtp.handler.received()
     assert len(envelopes) == len(expected)
+
+    # The command counts each delivery once, wherever the mailer moved it.
+    deliveries = {path.name for name in ("outgoing", "deferred", "hold", "sent",
+                                         "failed")
+                  for path in suite.files(name)}
+    printed = re.search(r"queued: (\d+) deliver", queued.stdout)
+    assert printed, queued.stdout
+    assert int(printed.group(1)) == len(deliveries)
 
     report_ids = set()
     seen_sessions = collections.Counter()
