@@ -72,18 +72,44 @@ static void warn_bcc(const struct attempt *attempt, const char *bcc,
 		 attempt->queue_id, bcc, error);
 }
 
+/* Store the envelope sender in sender; on an invalid setting, which only
+ * a reload can bring, defer the attempt and return -1. */
+static int envelope_sender(struct attempt *attempt, struct strbuf *sender)
+{
+	const char *value = config_str("report_envelope_sender");
+	struct strbuf error;
+
+	strbuf_init(&error);
+	if (report_mail_envelope_sender(value, sender, &error) != 0) {
+		attempt_set(attempt, ATTEMPT_DEFERRED, "invalid "
+			    "report_envelope_sender \"%s\": %s; fix it in "
+			    "main.cf", value, error.data);
+		strbuf_free(&error);
+		return -1;
+	}
+	strbuf_free(&error);
+	return 0;
+}
+
 static void send_by_sendmail(const char *address, const char *bcc,
 			     const struct strbuf *message,
 			     struct attempt *attempt)
 {
 	enum sendmail_status status;
 
+	struct strbuf sender;
+
 	strbuf_reset(&attempt->relay);
 	strbuf_puts(&attempt->relay, "sendmail");
-	status = sendmail_send(config_str("sendmail_path"),
-			       config_str("report_envelope_sender"), address,
-			       bcc, message->data, message->len,
+	strbuf_init(&sender);
+	if (envelope_sender(attempt, &sender) != 0) {
+		strbuf_free(&sender);
+		return;
+	}
+	status = sendmail_send(config_str("sendmail_path"), sender.data,
+			       address, bcc, message->data, message->len,
 			       config_time("smtp_timeout"), &attempt->reason);
+	strbuf_free(&sender);
 	attempt->status = status == SENDMAIL_SENT ? ATTEMPT_SENT
 		: status == SENDMAIL_PERMANENT ? ATTEMPT_BOUNCED
 		: ATTEMPT_DEFERRED;
@@ -110,7 +136,7 @@ static void send_by_smtp(const char *address, const char *bcc,
 	struct smtp_envelope envelope;
 	struct smtp_outcome outcome;
 	struct relayhost relay;
-	struct strbuf error, bcc_error;
+	struct strbuf error, bcc_error, sender;
 	enum smtp_status status;
 
 	settings_from_config(attempt, &settings);
@@ -128,16 +154,22 @@ static void send_by_smtp(const char *address, const char *bcc,
 			    "mailer");
 		return;
 	}
+	strbuf_init(&sender);
+	if (envelope_sender(attempt, &sender) != 0) {
+		strbuf_free(&sender);
+		return;
+	}
 	strbuf_init(&error);
 	if (relayhost_parse(config_str("relayhost"), &relay, &error) != 0) {
 		attempt_set(attempt, ATTEMPT_DEFERRED, "%s; fix relayhost in "
 			    "main.cf", error.data);
 		strbuf_free(&error);
+		strbuf_free(&sender);
 		return;
 	}
 	strbuf_free(&error);
 
-	envelope.sender = config_str("report_envelope_sender");
+	envelope.sender = sender.data;
 	envelope.recipient = address;
 	envelope.bcc = bcc;
 	strbuf_init(&bcc_error);
@@ -150,6 +182,7 @@ static void send_by_smtp(const char *address, const char *bcc,
 		warn_bcc(attempt, bcc, bcc_error.data);
 	relayhost_free(&relay);
 	strbuf_free(&bcc_error);
+	strbuf_free(&sender);
 	attempt->status = status == SMTP_DELIVERED ? ATTEMPT_SENT
 		: status == SMTP_PERMANENT ? ATTEMPT_BOUNCED
 		: ATTEMPT_DEFERRED;

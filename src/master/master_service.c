@@ -469,8 +469,9 @@ static void service_crashed(struct service *service, pid_t pid, int wstatus,
 		service->backoff = throttle;
 	service->state = SERVICE_WAITING;
 	service->next_start = now + delay;
-	msg_info("service %s: restarting in %lld seconds",
-		 service->entry.service, delay / 1000);
+	msg_info("service %s: restarting in %lld second%s",
+		 service->entry.service, delay / 1000,
+		 delay / 1000 == 1 ? "" : "s");
 }
 
 static void service_exited(struct master *master, struct service *service,

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,66 @@ static void report_invalid_name(const char *name, size_t len,
 	free(suggestion);
 }
 
+/* Longer than every parameter name, so a longer name is never close. */
+#define PARAM_NAME_MAX 64
+
+/* Return the edit distance (insertions, deletions, substitutions)
+ * between two names, or SIZE_MAX when one is too long to compare. */
+static size_t edit_distance(const char *left, const char *right)
+{
+	size_t row[PARAM_NAME_MAX + 1];
+	size_t left_len = strlen(left);
+	size_t right_len = strlen(right);
+	size_t i;
+	size_t j;
+
+	if (left_len > PARAM_NAME_MAX || right_len > PARAM_NAME_MAX)
+		return SIZE_MAX;
+	for (j = 0; j <= right_len; j++)
+		row[j] = j;
+	for (i = 1; i <= left_len; i++) {
+		size_t diagonal = row[0];
+
+		row[0] = i;
+		for (j = 1; j <= right_len; j++) {
+			size_t above = row[j];
+			size_t best = diagonal + (left[i - 1] != right[j - 1]);
+
+			if (above + 1 < best)
+				best = above + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diagonal = above;
+		}
+	}
+	return row[right_len];
+}
+
+/* Warn about a parameter that no program declares, with the known one
+ * that is at most two edits away, if there is one. */
+static void warn_unknown(const char *name, const char *source)
+{
+	const char *suggestion = NULL;
+	size_t best = 3;
+	size_t i;
+
+	for (i = 0; i < param_count; i++) {
+		size_t distance = edit_distance(name, param_table[i].name);
+
+		if (distance < best) {
+			best = distance;
+			suggestion = param_table[i].name;
+		}
+	}
+	if (suggestion != NULL)
+		msg_warn("%s: unknown parameter \"%s\"; did you mean \"%s\"?",
+			 source, name, suggestion);
+	else
+		msg_warn("%s: unknown parameter \"%s\"; check the spelling",
+			 source, name);
+}
+
 /* Split one logical line into name and value and record it. */
 static int parse_assignment(char *line, const char *source, int line_number,
 			    struct strbuf *error)
@@ -276,8 +337,7 @@ static int parse_assignment(char *line, const char *source, int line_number,
 	*cursor = '\0';
 	value = trim(value + 1);
 	if (param_find(name) == NULL)
-		msg_warn("%s: unknown parameter \"%s\"; check the spelling",
-			 source, name);
+		warn_unknown(name, source);
 	set_entry(name, value, source, false)->line_number = line_number;
 	return 0;
 }

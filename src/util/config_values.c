@@ -272,22 +272,23 @@ static void check_bcc(struct strbuf *errors)
 	strbuf_free(&problem);
 }
 
-/* The envelope sender goes into MAIL FROM as it is, so it must be a bare
- * address (empty: the null sender), not "Name <address>". */
+/* Check the envelope sender as the mailer reads it: an address, or
+ * "Display Name <address>" like report_sender, or empty. */
 static void check_envelope_sender(struct strbuf *errors)
 {
 	const char *value = config_str("report_envelope_sender");
+	struct strbuf address;
 	struct strbuf problem;
 
-	if (value[0] == '\0')
-		return;
+	strbuf_init(&address);
 	strbuf_init(&problem);
-	if (check_address(value, &problem) != 0)
+	if (report_mail_envelope_sender(value, &address, &problem) != 0)
 		value_error(errors, "report_envelope_sender", "invalid value "
 			    "\"%s\" for report_envelope_sender: %s; set it to "
-			    "an address alone, such as tlsrpt@example.net, "
-			    "when report_sender has a display name", value,
-			    problem.data);
+			    "an address such as tlsrpt@example.net, with or "
+			    "without a display name (\"Reports "
+			    "<tlsrpt@example.net>\")", value, problem.data);
+	strbuf_free(&address);
 	strbuf_free(&problem);
 }
 

@@ -661,6 +661,30 @@ done:
 	return status;
 }
 
+/* Check that address is one dot-atom@dot-atom address. */
+static int check_address(const char *address, struct strbuf *error)
+{
+	size_t i;
+
+	for (i = 0; address[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)address[i];
+
+		if (c <= ' ' || c >= 0x7f) {
+			strbuf_printf(error, "address \"%s\" contains byte "
+				      "0x%02x at offset %zu; an address is "
+				      "printable ASCII without spaces",
+				      address, c, i);
+			return -1;
+		}
+	}
+	if (!is_dot_atom_pair(address)) {
+		strbuf_printf(error, "\"%s\" is not one address of the form "
+			      "local@domain", address);
+		return -1;
+	}
+	return 0;
+}
+
 int report_mail_address(const char *uri, struct strbuf *address,
 			struct strbuf *error)
 {
@@ -674,14 +698,24 @@ int report_mail_address(const char *uri, struct strbuf *address,
 	 * again. */
 	strbuf_reset(address);
 	strbuf_puts(address, uri + 7);
-	if (check_printable("address", address->data, false, error) != 0)
-		return -1;
-	if (!is_dot_atom_pair(address->data)) {
-		strbuf_printf(error, "\"%s\" is not one address of the form "
-			      "local@domain", address->data);
-		return -1;
-	}
-	return 0;
+	return check_address(address->data, error);
+}
+
+int report_mail_envelope_sender(const char *value, struct strbuf *address,
+				struct strbuf *error)
+{
+	const char *open = strrchr(value, '<');
+	size_t len = strlen(value);
+
+	strbuf_reset(address);
+	if (len == 0)
+		return 0;
+	if (open != NULL && value[len - 1] == '>')
+		strbuf_append(address, open + 1,
+			      (size_t)(value + len - 1 - (open + 1)));
+	else
+		strbuf_puts(address, value);
+	return check_address(address->data, error);
 }
 
 void report_mail_preview_to(const struct delivery *delivery,

@@ -53,6 +53,17 @@ int report_mail_address(const char *uri, struct strbuf *address,
 			struct strbuf *error);
 
 /*
+ * Store in address the envelope sender (MAIL FROM) that value, a
+ * report_envelope_sender setting, names. That is the value itself, or
+ * the address between the angle brackets of "Display Name <address>",
+ * because report_sender may take that form. An empty value names the
+ * null sender. Returns -1 with a reason in error unless the address is
+ * dot-atom@dot-atom.
+ */
+int report_mail_envelope_sender(const char *value, struct strbuf *address,
+				struct strbuf *error);
+
+/*
  * Store in address the To address for a message that is written to a
  * file instead of being mailed: the first valid mailto: address in the
  * delivery's rua list, or postmaster@<report domain> if it has none.

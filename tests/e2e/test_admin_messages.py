@@ -45,9 +45,9 @@ def error_lines(stderr):
      'receiver_authorized_users: unknown user "no-such-user-tlsrptd"', True),
     ("dkim_selector = s1",
      "DKIM signing needs dkim_private_key, dkim_selector and dkim_domain", False),
-    ("report_sender = TLS Reports <tlsrpt@example.net>",
-     'invalid value "TLS Reports <tlsrpt@example.net>" for report_envelope_sender',
-     False),
+    ("report_envelope_sender = Reports <not an address>",
+     'invalid value "Reports <not an address>" for report_envelope_sender',
+     True),
 ])
 def test_worker_fatal_values_refused(setup, line, expected, located):
     (setup.etc / "main.cf").write_text((setup.etc / "main.cf").read_text() + line + "\n")
@@ -462,3 +462,20 @@ def test_own_account_only_for_receiver(setup):
     assert result.returncode == 1
     assert expected in result.stderr
     assert '"-o mail_owner=other-account"' in result.stderr
+
+
+def test_unknown_parameter_gets_suggestion(tmp_path):
+    """A misspelled parameter name gets the known name that is one or two
+    edits away. A name far from all of them gets the plain warning."""
+    (tmp_path / "main.cf").write_text("organisation_name = Example\n"
+                                      "keep_dayz = 3\n"
+                                      "foo_bar_baz = 1\n")
+    result = subprocess.run([str(ROOT / "libexec" / "tlsrptd" / "reporter"),
+                             "-c", str(tmp_path), "-S"],
+                            capture_output=True, text=True, timeout=10)
+    assert ('main.cf line 1: unknown parameter "organisation_name"; did you '
+            'mean "organization_name"?') in result.stderr
+    assert ('main.cf line 2: unknown parameter "keep_dayz"; did you mean '
+            '"keep_days"?') in result.stderr
+    assert ('main.cf line 3: unknown parameter "foo_bar_baz"; check the '
+            'spelling') in result.stderr

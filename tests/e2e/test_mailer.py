@@ -492,6 +492,22 @@ def check_report_message(raw, domain, recipient):
     assert json.loads(gzip.decompress(attachment.get_content())) == report
 
 
+def test_display_name_sender_gives_envelope_address(env):
+    # report_envelope_sender defaults to $report_sender, which may carry a
+    # display name; MAIL FROM gets the address alone.
+    sender = "TLS Reports <reports@%s>" % SUBMITTER
+    env.write_config(report_sender=sender,
+                     report_envelope_sender="$report_sender")
+    queue_id = env.queue_delivery("mailto:tlsrpt@example.com")
+    env.start()
+
+    env.wait_for_file("sent", queue_id)
+    mail_from, rcpt_tos, raw = env.recorder.messages[0]
+    assert mail_from == "reports@%s" % SUBMITTER
+    assert rcpt_tos == ["tlsrpt@example.com"]
+    assert parse_message(raw)["From"] == sender
+
+
 def test_mailto_delivered_by_smtp(env):
     env.write_config()
     queue_id = env.queue_delivery("mailto:tlsrpt@example.com")

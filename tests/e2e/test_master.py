@@ -394,7 +394,7 @@ def test_restart_after_crash(setup):
     log = setup.log()
     assert (f"warning: process {setup.daemons}/testd pid {first['pid']} "
             f"exit status 3") in log
-    assert "service crasher: restarting in 1 seconds" in log
+    assert "service crasher: restarting in 1 second\n" in log
     # The new child may record its start before the master logs it.
     setup.wait_log(f"service crasher: started {re.escape(str(setup.daemons))}"
                    f"/testd pid {second['pid']}")
