@@ -425,15 +425,21 @@ def test_uninstall_keeps_configuration():
         shutil.rmtree(base, ignore_errors=True)
 
 
+def start_reporter(config_dir, main_cf):
+    """Write main_cf into config_dir and start the reporter on it, logging
+    to standard error; return the finished process."""
+    (config_dir / "main.cf").write_text(main_cf)
+    return subprocess.run([str(ROOT / "libexec" / "tlsrptd" / "reporter"),
+                           "-c", str(config_dir), "-S"],
+                          capture_output=True, text=True, timeout=10)
+
+
 def test_worker_logs_one_line_per_problem(tmp_path):
     """A worker started on a main.cf with two invalid values logs one
     error line for each, then one fatal line that names the directory."""
-    (tmp_path / "main.cf").write_text("contact_info = mailto:tlsrpt@example.net\n"
+    result = start_reporter(tmp_path, "contact_info = mailto:tlsrpt@example.net\n"
                                       "keep_days = forever\n"
                                       "report_max_failure_details = 0\n")
-    result = subprocess.run([str(ROOT / "libexec" / "tlsrptd" / "reporter"),
-                             "-c", str(tmp_path), "-S"],
-                            capture_output=True, text=True, timeout=10)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     errors = [line for line in lines if ": error: " in line]
@@ -467,12 +473,9 @@ def test_own_account_only_for_receiver(setup):
 def test_unknown_parameter_gets_suggestion(tmp_path):
     """A misspelled parameter name gets the known name that is one or two
     edits away. A name far from all of them gets the plain warning."""
-    (tmp_path / "main.cf").write_text("organisation_name = Example\n"
+    result = start_reporter(tmp_path, "organisation_name = Example\n"
                                       "keep_dayz = 3\n"
                                       "foo_bar_baz = 1\n")
-    result = subprocess.run([str(ROOT / "libexec" / "tlsrptd" / "reporter"),
-                             "-c", str(tmp_path), "-S"],
-                            capture_output=True, text=True, timeout=10)
     assert ('main.cf line 1: unknown parameter "organisation_name"; did you '
             'mean "organization_name"?') in result.stderr
     assert ('main.cf line 2: unknown parameter "keep_dayz"; did you mean '
