@@ -675,18 +675,14 @@ static int mark_days(struct store *store, DB_TXN *txn, const struct fold *fold,
 {
 	size_t i;
 
+	if (open_new_days(store, txn, fold, error) != 0)
+		return -1;
 	for (i = 0; i < fold->day_count; i++) {
 		struct store_day day;
 		char id[QUEUE_ID_LEN + 1];
 
 		if (get_day(store, txn, fold->days[i].day, &day, error) != 0)
 			return -1;
-		if (day.state == STORE_DAY_NONE) {
-			day.state = STORE_DAY_OPEN;
-			if (put_day_row(store, txn, &day, error) != 0)
-				return -1;
-			continue;
-		}
 		if (day.state == STORE_DAY_OPEN)
 			continue;
 
